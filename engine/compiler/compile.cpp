@@ -1,0 +1,217 @@
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "engine/compiler/program.h"
+#include "ops/registry.h"
+
+namespace emt {
+namespace {
+
+std::string resolve_alias(const Graph& g, std::string name) {
+  // Block aliases may chain (a nested block's alias points at another alias).
+  for (int hops = 0; hops < 64; ++hops) {
+    auto it = g.aliases.find(name);
+    if (it == g.aliases.end()) return name;
+    name = it->second;
+  }
+  return name;
+}
+
+class Compiler {
+ public:
+  Compiler(std::shared_ptr<const Graph> graph, int64_t batch) : g_(*graph) {
+    p_.graph = std::move(graph);
+    p_.batch = batch;
+  }
+
+  Program run() {
+    declare_inputs(g_.inputs, ValueKind::kInput);
+    declare_inputs(g_.targets, ValueKind::kTarget);
+    for (const Node& n : g_.nodes)
+      if (p_.value_index.count(n.name))
+        throw GraphError(n.loc, "node '" + n.name + "' has the name of a graph input or target");
+    std::map<std::string, const Node*> producers;
+    for (const Node& n : g_.nodes) producers[n.name] = &n;
+    const std::vector<const Node*> order = topological_order(producers);
+    const std::set<const Node*> live = live_nodes(producers);
+    for (const Node* n : order) {
+      if (live.count(n))
+        add_step(*n);
+      else
+        p_.removed_nodes.push_back(n->name);
+    }
+    for (const GraphOutput& out : g_.outputs) p_.outputs[out.name] = lookup(out.value, out.loc);
+    check_objective();
+    return std::move(p_);
+  }
+
+ private:
+  void declare_inputs(const std::vector<GraphInput>& inputs, ValueKind kind) {
+    for (const GraphInput& in : inputs) {
+      if (p_.value_index.count(in.name))
+        throw GraphError(in.loc, "duplicate input name '" + in.name + "'");
+      Shape shape{p_.batch};
+      shape.insert(shape.end(), in.shape.begin(), in.shape.end());
+      p_.value_index[in.name] = static_cast<int>(p_.values.size());
+      p_.values.push_back({in.name, shape, kind, -1, {}});
+    }
+  }
+
+  int lookup(const std::string& ref, const SourceLoc& loc, const Node* reader = nullptr) const {
+    auto it = p_.value_index.find(resolve_alias(g_, ref));
+    if (it != p_.value_index.end()) return it->second;
+    std::string who =
+        reader ? "node '" + reader->name + "' (op " + reader->op + ") reads" : "refers to";
+    throw GraphError(loc, who + " '" + ref + "', but no node, block or input has that name");
+  }
+
+  // Kahn's algorithm; nodes are otherwise kept in file order so plans read like the file.
+  std::vector<const Node*> topological_order(const std::map<std::string, const Node*>& producers) {
+    std::map<const Node*, std::vector<const Node*>> deps;
+    for (const Node& n : g_.nodes) {
+      for (const std::string& in : n.inputs) {
+        const std::string target = resolve_alias(g_, in);
+        auto it = producers.find(target);
+        if (it != producers.end()) {
+          deps[&n].push_back(it->second);
+        } else if (!p_.value_index.count(target)) {
+          lookup(in, n.loc, &n);  // throws the missing-name error
+        }
+      }
+    }
+    std::vector<const Node*> order;
+    std::set<const Node*> done;
+    while (order.size() < g_.nodes.size()) {
+      bool progressed = false;
+      for (const Node& n : g_.nodes) {
+        if (done.count(&n)) continue;
+        const auto& d = deps[&n];
+        if (std::all_of(d.begin(), d.end(), [&](const Node* x) { return done.count(x) > 0; })) {
+          order.push_back(&n);
+          done.insert(&n);
+          progressed = true;
+        }
+      }
+      if (!progressed) throw_cycle(deps, done);
+    }
+    return order;
+  }
+
+  [[noreturn]] void throw_cycle(std::map<const Node*, std::vector<const Node*>>& deps,
+                                const std::set<const Node*>& done) {
+    // Walk unfinished dependencies until a node repeats: that walk's tail is the cycle.
+    const Node* start = nullptr;
+    for (const Node& n : g_.nodes) start = (!start && !done.count(&n)) ? &n : start;
+    std::vector<const Node*> path{start};
+    for (;;) {
+      const Node* next = nullptr;
+      for (const Node* d : deps[path.back()]) next = (!next && !done.count(d)) ? d : next;
+      auto seen = std::find(path.begin(), path.end(), next);
+      if (seen != path.end()) {
+        std::string chain;
+        for (auto it = seen; it != path.end(); ++it) chain += (*it)->name + " <- ";
+        throw GraphError((*seen)->loc, "cycle in the graph: " + chain + next->name +
+                                           " (each node reads the one after it)");
+      }
+      path.push_back(next);
+    }
+  }
+
+  std::set<const Node*> live_nodes(const std::map<std::string, const Node*>& producers) {
+    std::vector<std::string> roots;
+    for (const GraphOutput& o : g_.outputs) roots.push_back(resolve_alias(g_, o.value));
+    for (const LossTerm& t : g_.objective.terms) roots.push_back(resolve_alias(g_, t.input));
+    std::set<const Node*> live;
+    std::function<void(const std::string&)> mark = [&](const std::string& name) {
+      auto it = producers.find(name);
+      if (it == producers.end() || !live.insert(it->second).second) return;
+      for (const std::string& in : it->second->inputs) mark(resolve_alias(g_, in));
+    };
+    for (const std::string& r : roots) mark(r);
+    return live;
+  }
+
+  void add_step(const Node& n) {
+    Step step;
+    step.node = &n;
+    std::vector<Shape> in_shapes;
+    for (const std::string& in : n.inputs) {
+      step.inputs.push_back(lookup(in, n.loc, &n));
+      in_shapes.push_back(p_.values[step.inputs.back()].shape);
+    }
+    Inferred inferred;
+    try {
+      step.op = find_op_schema(n.op)->create(n.attrs);
+      inferred = step.op->infer(in_shapes);
+    } catch (const OpError& e) {
+      std::string shapes;
+      for (size_t i = 0; i < in_shapes.size(); ++i)
+        shapes += (i ? ", " : "") + n.inputs[i] + " " + shape_str(in_shapes[i]);
+      throw GraphError(
+          n.loc, "op '" + n.op + "' node '" + n.name + "' (inputs " + shapes + "): " + e.what());
+    }
+    const int step_index = static_cast<int>(p_.steps.size());
+    for (int v : step.inputs) p_.values[v].consumers.push_back(step_index);
+    step.output = static_cast<int>(p_.values.size());
+    p_.value_index[n.name] = step.output;
+    p_.values.push_back({n.name, inferred.outputs.at(0), ValueKind::kActivation, step_index, {}});
+    for (const ParamSpec& spec : inferred.params) {
+      step.params.push_back(static_cast<int>(p_.params.size()));
+      p_.params.push_back({n.name + "." + spec.name, spec});
+    }
+    step.macs_per_sample = inferred.macs_per_sample;
+    p_.steps.push_back(std::move(step));
+  }
+
+  void check_objective() {
+    for (size_t i = 0; i < g_.objective.terms.size(); ++i) {
+      const LossTerm& t = g_.objective.terms[i];
+      const SourceLoc& loc = g_.objective_locs[i];
+      const ValueInfo& input = p_.values[lookup(t.input, loc)];
+      const ValueInfo& target = p_.values[lookup(t.target, loc)];
+      if (target.kind != ValueKind::kTarget)
+        throw GraphError(loc, "objective target '" + t.target +
+                                  "' must be one of [graph] targets, not a computed value");
+      if (shape_numel(input.shape) != shape_numel(target.shape))
+        throw GraphError(loc, "objective term compares '" + t.input + "' " +
+                                  shape_str(input.shape) + " with '" + t.target + "' " +
+                                  shape_str(target.shape) + ": sizes differ");
+    }
+  }
+
+  const Graph& g_;
+  Program p_;
+};
+
+}  // namespace
+
+int Program::value(const std::string& name) const {
+  auto it = value_index.find(resolve_alias(*graph, name));
+  if (it == value_index.end()) throw std::out_of_range("no value named '" + name + "'");
+  return it->second;
+}
+
+int64_t Program::trainable_param_count() const {
+  int64_t n = 0;
+  for (const ParamInfo& p : params) n += p.spec.trainable ? shape_numel(p.spec.shape) : 0;
+  return n;
+}
+
+int64_t Program::state_param_count() const {
+  int64_t n = 0;
+  for (const ParamInfo& p : params) n += p.spec.trainable ? 0 : shape_numel(p.spec.shape);
+  return n;
+}
+
+int64_t Program::macs_per_sample() const {
+  int64_t n = 0;
+  for (const Step& s : steps) n += s.macs_per_sample;
+  return n;
+}
+
+Program compile(std::shared_ptr<const Graph> graph, int64_t batch) {
+  return Compiler(std::move(graph), batch).run();
+}
+
+}  // namespace emt

@@ -1,0 +1,71 @@
+#include "engine/compiler/memory_plan.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace emt {
+namespace {
+
+constexpr int64_t kAlignFloats = 16;  // 64-byte alignment for every buffer
+
+int64_t aligned(int64_t n) {
+  return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+}
+
+struct Interval {
+  int begin, end;  // step indices, inclusive
+};
+
+bool overlaps(const Interval& a, const Interval& b) {
+  return a.begin <= b.end && b.begin <= a.end;
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const Program& program, Lifetime lifetime) {
+  const int n = static_cast<int>(program.values.size());
+  const int last_step = static_cast<int>(program.steps.size());
+  std::vector<Interval> live(n);
+  std::vector<bool> is_output(n, false);
+  for (const auto& [name, v] : program.outputs) is_output[v] = true;
+  for (int v = 0; v < n; ++v) {
+    const ValueInfo& info = program.values[v];
+    live[v].begin = info.producer;  // -1 for inputs and targets: alive before the first step
+    live[v].end = info.producer;
+    for (int c : info.consumers) live[v].end = std::max(live[v].end, c);
+    if (lifetime == Lifetime::kTraining || is_output[v] || info.kind != ValueKind::kActivation)
+      live[v].end = last_step;
+  }
+
+  MemoryPlan plan;
+  plan.offsets.assign(n, 0);
+  std::vector<int> by_size(n);
+  std::iota(by_size.begin(), by_size.end(), 0);
+  std::stable_sort(by_size.begin(), by_size.end(), [&](int a, int b) {
+    return shape_numel(program.values[a].shape) > shape_numel(program.values[b].shape);
+  });
+  // Greedy by decreasing size: each value takes the lowest gap left by already placed values
+  // whose lifetimes overlap its own (the classic offset-assignment heuristic).
+  std::vector<int> placed;
+  for (int v : by_size) {
+    const int64_t size = aligned(shape_numel(program.values[v].shape));
+    plan.naive_floats += size;
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (int u : placed)
+      if (overlaps(live[u], live[v]))
+        busy.emplace_back(plan.offsets[u],
+                          plan.offsets[u] + aligned(shape_numel(program.values[u].shape)));
+    std::sort(busy.begin(), busy.end());
+    int64_t offset = 0;
+    for (const auto& [b, e] : busy) {
+      if (offset + size <= b) break;
+      offset = std::max(offset, e);
+    }
+    plan.offsets[v] = offset;
+    plan.arena_floats = std::max(plan.arena_floats, offset + size);
+    placed.push_back(v);
+  }
+  return plan;
+}
+
+}  // namespace emt

@@ -1,0 +1,118 @@
+#include "engine/compiler/plan_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "engine/compiler/memory_plan.h"
+
+namespace emt {
+namespace {
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string mib(int64_t floats) {
+  return fmt("%.2f MiB", static_cast<double>(floats) * 4 / 1048576.0);
+}
+
+int64_t step_params(const Program& p, const Step& s) {
+  int64_t n = 0;
+  for (int i : s.params) n += p.params[i].spec.trainable ? shape_numel(p.params[i].spec.shape) : 0;
+  return n;
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s += std::string(width - s.size(), ' ');
+  return s;
+}
+
+std::string lpad(const std::string& s, size_t width) {
+  return s.size() < width ? std::string(width - s.size(), ' ') + s : s;
+}
+
+}  // namespace
+
+std::string format_summary(const Program& program) {
+  const Graph& g = *program.graph;
+  std::ostringstream out;
+  out << "graph '" << g.name << "': OK\n";
+  out << "  files:    ";
+  for (size_t i = 0; i < g.files.size(); ++i) out << (i ? ", " : "") << g.files[i];
+  out << "\n  inputs:   ";
+  for (int v = 0; v < static_cast<int>(program.values.size()); ++v)
+    if (program.values[v].kind == ValueKind::kInput)
+      out << program.values[v].name << " " << shape_str(program.values[v].shape) << "  ";
+  out << "\n  targets:  ";
+  for (const GraphInput& t : g.targets) out << t.name << " " << shape_str(t.shape) << "  ";
+  out << "\n  outputs:  ";
+  for (const auto& [name, v] : program.outputs)
+    out << name << " = " << program.values[v].name << " " << shape_str(program.values[v].shape)
+        << "  ";
+  out << "\n  ops:      " << program.steps.size() << " (" << g.aliases.size()
+      << " block instances)\n";
+  out << "  params:   " << program.trainable_param_count() << " trainable + "
+      << program.state_param_count() << " batch-norm statistics\n";
+  out << "  compute:  " << fmt("%.1f", static_cast<double>(program.macs_per_sample()) / 1e6)
+      << " M multiply-adds per image\n";
+  out << "  objective:";
+  for (const LossTerm& t : g.objective.terms)
+    out << " " << t.weight << " * " << loss_kind_name(t.kind) << "(" << t.input << ", " << t.target
+        << (t.kind == LossKind::kWeightedBce ? ", W_p=" + fmt("%g", t.pos_weight) : "") << ")";
+  out << "\n";
+  if (!program.removed_nodes.empty())
+    out << "  removed:  " << program.removed_nodes.size()
+        << " node(s) feeding no output or loss term\n";
+  return out.str();
+}
+
+std::string format_plan(const Program& program) {
+  std::ostringstream out;
+  size_t name_width = 4;
+  for (const Step& s : program.steps) name_width = std::max(name_width, s.node->name.size());
+  name_width = std::min<size_t>(name_width + 2, 40);
+  out << lpad("#", 4) << "  " << pad("node", name_width) << pad("op", 18) << pad("output", 22)
+      << lpad("params", 10) << lpad("MFLOPs", 10) << "\n";
+  int64_t total_params = 0, total_macs = 0;
+  for (size_t i = 0; i < program.steps.size(); ++i) {
+    const Step& s = program.steps[i];
+    const int64_t params = step_params(program, s);
+    const int64_t macs = s.macs_per_sample * program.batch;
+    total_params += params;
+    total_macs += macs;
+    out << lpad(std::to_string(i), 4) << "  " << pad(s.node->name, name_width)
+        << pad(s.node->op, 18) << pad(shape_str(program.values[s.output].shape), 22)
+        << lpad(std::to_string(params), 10)
+        << lpad(fmt("%.2f", 2.0 * static_cast<double>(macs) / 1e6), 10) << "\n";
+  }
+  const MemoryPlan infer = plan_memory(program, Lifetime::kInference);
+  const MemoryPlan train = plan_memory(program, Lifetime::kTraining);
+  out << "\ntotals (batch " << program.batch << ")\n";
+  out << "  ops:                   " << program.steps.size() << "\n";
+  out << "  trainable parameters:  " << total_params << " ("
+      << fmt("%.3f", static_cast<double>(total_params) / 1e6) << " M, " << mib(total_params)
+      << " fp32)\n";
+  out << "  batch-norm statistics: " << program.state_param_count() << "\n";
+  out << "  forward:               " << fmt("%.1f", static_cast<double>(total_macs) / 1e6)
+      << " M multiply-adds = " << fmt("%.2f", 2.0 * static_cast<double>(total_macs) / 1e9)
+      << " GFLOPs\n";
+  out << "  inference activations: " << mib(infer.arena_floats) << " arena with liveness reuse ("
+      << mib(infer.naive_floats) << " without, "
+      << fmt("%.0f",
+             100.0 * (1.0 - static_cast<double>(infer.arena_floats) /
+                                static_cast<double>(std::max<int64_t>(1, infer.naive_floats))))
+      << "% saved)\n";
+  out << "  training activations:  " << mib(train.arena_floats)
+      << " (kept for backward) + the same again for gradients\n";
+  if (!program.removed_nodes.empty()) {
+    out << "  removed (dead):        ";
+    for (const std::string& n : program.removed_nodes) out << n << " ";
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace emt

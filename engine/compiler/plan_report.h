@@ -1,0 +1,14 @@
+// Human-readable views of a compiled program: the `engine check` summary and the `engine plan`
+// table (every op with output shape, parameters and FLOPs, then totals and memory).
+#pragma once
+
+#include <string>
+
+#include "engine/compiler/program.h"
+
+namespace emt {
+
+std::string format_summary(const Program& program);
+std::string format_plan(const Program& program);
+
+}  // namespace emt

@@ -1,0 +1,27 @@
+// Internal to the DSL: named, parameterised node sequences and their expansion into the IR.
+#pragma once
+
+#include <map>
+#include <string>
+#include <toml.hpp>
+#include <vector>
+
+#include "engine/dsl/config.h"
+#include "engine/ir/graph.h"
+
+namespace emt {
+
+struct BlockDef {
+  std::string name;
+  std::vector<std::string> params;
+  toml::value body;  // array of node tables
+  SourceLoc loc;
+};
+
+using BlockLibrary = std::map<std::string, BlockDef>;
+
+// Builds the IR from the main file's [graph] and [objective], expanding every block use.
+Graph expand_graph(const toml::value& graph_table, const toml::value* objective_table,
+                   const BlockLibrary& blocks, const Config& config);
+
+}  // namespace emt

@@ -1,0 +1,157 @@
+#include "engine/dsl/config.h"
+
+#include <charconv>
+#include <sstream>
+
+namespace emt {
+namespace {
+
+AttrValue i(int64_t v) { return AttrValue{v}; }
+AttrValue f(double v) { return AttrValue{v}; }
+AttrValue s(const char* v) { return AttrValue{std::string(v)}; }
+
+const char* type_of(const AttrValue& v) {
+  if (std::holds_alternative<int64_t>(v)) return "integer";
+  if (std::holds_alternative<double>(v)) return "float";
+  if (std::holds_alternative<bool>(v)) return "boolean";
+  return "string";
+}
+
+std::string known_keys_in(const std::string& section) {
+  std::string list;
+  for (const ConfigKeySpec& spec : config_schema())
+    if (spec.key.rfind(section + ".", 0) == 0) list += (list.empty() ? "" : ", ") + spec.key;
+  return list;
+}
+
+const SourceLoc kCommandLine{"<command line --set>", 0, 0};
+
+}  // namespace
+
+const std::vector<ConfigKeySpec>& config_schema() {
+  static const std::vector<ConfigKeySpec> schema = {
+      {"data.source", s("phantom"), "\"phantom\" (generated), or a dataset path"},
+      {"data.count", i(240), "phantom images generated"},
+      {"data.seed", i(42), "phantom generation and split seed"},
+      {"data.input_size", i(64), "network input side in pixels (square)"},
+      {"data.train_fraction", f(0.7), "stratified split: training share"},
+      {"data.val_fraction", f(0.15), "stratified split: validation share (the rest is test)"},
+      {"data.norm_mean", f(0.5), "pixel/255 is normalised as (x - mean) / std"},
+      {"data.norm_std", f(0.25), "see data.norm_mean"},
+      {"data.phantom_min_side", i(160), "shortest phantom image side"},
+      {"data.phantom_max_side", i(320), "longest phantom image side"},
+      {"train.epochs", i(12), "passes over the training split"},
+      {"train.batch", i(16), "images per optimizer step"},
+      {"train.optimizer", s("adam"), "\"adam\" (decoupled weight decay) or \"sgd\" (momentum)"},
+      {"train.lr", f(2e-3), "peak learning rate"},
+      {"train.momentum", f(0.9), "SGD momentum"},
+      {"train.weight_decay", f(1e-4), "applied to conv and dense weights only"},
+      {"train.schedule", s("cosine"), "\"constant\", \"cosine\" or \"step\""},
+      {"train.warmup_steps", i(20), "linear warm-up steps"},
+      {"train.seed", i(1), "weight initialisation, dropout and shuffling seed"},
+      {"train.checkpoint_every", i(1), "epochs between checkpoints"},
+      {"eval.threshold", f(0.5), "malignant iff probability >= threshold"},
+      {"eval.batch", i(32), "images per evaluation forward pass"},
+      {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},
+      {"objective.w_p", f(1.5), "positive-class weight of the weighted BCE (W_p)"},
+      {"objective.w_c", f(3.0), "weight of the classification loss (W_c)"},
+  };
+  return schema;
+}
+
+bool is_config_section(const std::string& section) {
+  return section == "data" || section == "train" || section == "eval" || section == "output" ||
+         section == "objective";
+}
+
+Config::Config() {
+  for (const ConfigKeySpec& spec : config_schema())
+    entries_[spec.key] = {spec.default_value, {"<default>", 0, 0}};
+}
+
+const Config::Entry& Config::entry(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) throw std::logic_error("config key not in schema: " + key);
+  return it->second;
+}
+
+void Config::set(const std::string& key, const AttrValue& value, const SourceLoc& loc) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    const std::string section = key.substr(0, key.find('.'));
+    throw GraphError(loc, "unknown setting '" + key + "'" +
+                              (is_config_section(section)
+                                   ? " (known in [" + section + "]: " + known_keys_in(section) + ")"
+                                   : ""));
+  }
+  AttrValue converted = value;
+  const AttrValue& expected = it->second.value;
+  if (std::holds_alternative<double>(expected) && std::holds_alternative<int64_t>(value))
+    converted = static_cast<double>(std::get<int64_t>(value));
+  if (converted.index() != expected.index())
+    throw GraphError(loc, "setting '" + key + "' must be " + type_of(expected) + ", got " +
+                              type_of(value) + " " + attr_value_str(value));
+  it->second = {converted, loc};
+}
+
+void Config::set_from_assignment(const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw GraphError(kCommandLine, "expected key=value, got '" + assignment + "'");
+  const std::string key = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  auto it = entries_.find(key);
+  if (it == entries_.end())
+    set(key, AttrValue{text}, kCommandLine);  // throws the unknown-key error
+
+  const AttrValue& expected = it->second.value;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  auto fail = [&]() {
+    throw GraphError(kCommandLine,
+                     "setting '" + key + "' must be " + type_of(expected) + ", got '" + text + "'");
+  };
+  if (std::holds_alternative<int64_t>(expected)) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(first, last, v);
+    if (ec != std::errc() || end != last) fail();
+    set(key, AttrValue{v}, kCommandLine);
+  } else if (std::holds_alternative<double>(expected)) {
+    double v = 0;
+    auto [end, ec] = std::from_chars(first, last, v);
+    if (ec != std::errc() || end != last) fail();
+    set(key, AttrValue{v}, kCommandLine);
+  } else if (std::holds_alternative<bool>(expected)) {
+    if (text != "true" && text != "false") fail();
+    set(key, AttrValue{text == "true"}, kCommandLine);
+  } else {
+    set(key, AttrValue{text}, kCommandLine);
+  }
+}
+
+const AttrValue& Config::get(const std::string& key) const { return entry(key).value; }
+int64_t Config::get_int(const std::string& key) const { return std::get<int64_t>(get(key)); }
+double Config::get_float(const std::string& key) const { return std::get<double>(get(key)); }
+bool Config::get_bool(const std::string& key) const { return std::get<bool>(get(key)); }
+const std::string& Config::get_string(const std::string& key) const {
+  return std::get<std::string>(get(key));
+}
+const SourceLoc& Config::where(const std::string& key) const { return entry(key).loc; }
+
+std::string Config::to_toml() const {
+  std::ostringstream out;
+  std::string section;
+  for (const ConfigKeySpec& spec : config_schema()) {
+    const std::string sec = spec.key.substr(0, spec.key.find('.'));
+    if (sec != section) {
+      out << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
+      section = sec;
+    }
+    const Entry& e = entry(spec.key);
+    out << spec.key.substr(sec.size() + 1) << " = " << attr_value_str(e.value) << "  # from "
+        << e.loc.str() << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace emt

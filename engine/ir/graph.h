@@ -1,0 +1,51 @@
+// The graph IR: what a graph file means once includes, blocks and parameters are expanded.
+// Every node has exactly one output, named like the node, so "value" and "node" share names.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/ir/source_loc.h"
+#include "ops/core/attrs.h"
+#include "ops/core/tensor.h"
+#include "ops/loss/loss.h"
+
+namespace emt {
+
+struct Node {
+  std::string name;
+  std::string op;
+  Attrs attrs;  // complete: every schema attribute present with the schema's type
+  std::vector<std::string> inputs;
+  SourceLoc loc;
+};
+
+// A graph input (the image) or a training target (label, mask); shapes exclude the batch axis.
+struct GraphInput {
+  std::string name;
+  Shape shape;
+  SourceLoc loc;
+};
+
+struct GraphOutput {
+  std::string name;   // public name: "cls", "seg"
+  std::string value;  // the value it exposes
+  SourceLoc loc;
+};
+
+struct Graph {
+  std::string name;
+  SourceLoc loc;
+  std::vector<GraphInput> inputs;
+  std::vector<GraphInput> targets;
+  std::vector<GraphOutput> outputs;
+  std::vector<Node> nodes;  // in file order; the compiler orders them topologically
+  // Block instance names are aliases of the instance's last value ("backbone.ds11").
+  std::map<std::string, std::string> aliases;
+  Objective objective;
+  std::vector<SourceLoc> objective_locs;  // one per term
+  std::vector<std::string> files;         // the main file first, then every included file
+};
+
+}  // namespace emt

@@ -1,0 +1,90 @@
+#include "engine/runtime/executor.h"
+
+#include <algorithm>
+
+namespace emt {
+namespace {
+
+uint64_t mix(uint64_t seed, uint64_t step) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull * (step + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Executor::Executor(Program program, ParamStore& params, Mode mode)
+    : program_(std::move(program)), params_(params), mode_(mode) {
+  plan_ = plan_memory(program_, mode == Mode::kTrain ? Lifetime::kTraining : Lifetime::kInference);
+  arena_.assign(static_cast<size_t>(plan_.arena_floats), 0.0f);
+  if (mode == Mode::kTrain) grad_arena_.assign(arena_.size(), 0.0f);
+  for (const Step& step : program_.steps) {
+    std::vector<Tensor> values, grads;
+    for (int p : step.params) {
+      ParamEntry& e = params_.at(program_.params[p].name);
+      values.push_back({e.value.data(), e.spec.shape});
+      grads.push_back({e.grad.empty() ? nullptr : e.grad.data(), e.spec.shape});
+    }
+    step_params_.push_back(std::move(values));
+    step_param_grads_.push_back(std::move(grads));
+  }
+}
+
+Tensor Executor::view(std::vector<float>& arena, int index) {
+  return {arena.data() + plan_.offsets[index], program_.values[index].shape};
+}
+
+Tensor Executor::value(int index) {
+  return view(arena_, index);
+}
+
+void Executor::forward(uint64_t seed) {
+  for (size_t s = 0; s < program_.steps.size(); ++s) {
+    Step& step = program_.steps[s];
+    std::vector<Tensor> inputs;
+    for (int v : step.inputs) inputs.push_back(value(v));
+    const Tensor output = value(step.output);
+    step.op->forward(
+        {inputs, step_params_[s], std::span<const Tensor>(&output, 1), mode_, mix(seed, s)});
+  }
+}
+
+ObjectiveValue Executor::evaluate(bool with_grad) {
+  const Objective& objective = program_.graph->objective;
+  std::vector<TermBinding> bindings;
+  for (const LossTerm& term : objective.terms) {
+    const int input = program_.value(term.input);
+    bindings.push_back({value(input), value(program_.value(term.target)),
+                        with_grad ? view(grad_arena_, input) : Tensor{}});
+  }
+  return evaluate_objective(objective, bindings);
+}
+
+ObjectiveValue Executor::objective() {
+  return evaluate(false);
+}
+
+ObjectiveValue Executor::backward() {
+  if (mode_ != Mode::kTrain) throw std::logic_error("backward needs an executor in train mode");
+  std::fill(grad_arena_.begin(), grad_arena_.end(), 0.0f);
+  const ObjectiveValue result = evaluate(true);
+  for (size_t s = program_.steps.size(); s-- > 0;) {
+    Step& step = program_.steps[s];
+    std::vector<Tensor> inputs, grad_inputs;
+    for (int v : step.inputs) {
+      inputs.push_back(value(v));
+      // Graph inputs and targets need no gradient.
+      const bool needs_grad = program_.values[v].kind == ValueKind::kActivation;
+      grad_inputs.push_back(needs_grad ? view(grad_arena_, v) : Tensor{});
+    }
+    const Tensor output = value(step.output);
+    const Tensor grad_output = view(grad_arena_, step.output);
+    step.op->backward({inputs, step_params_[s], std::span<const Tensor>(&output, 1),
+                       std::span<const Tensor>(&grad_output, 1), grad_inputs,
+                       step_param_grads_[s]});
+  }
+  return result;
+}
+
+}  // namespace emt

@@ -1,0 +1,46 @@
+// The reference backend: runs a compiled program step by step over one arena, and its backward
+// pass in reverse order from the objective.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/compiler/memory_plan.h"
+#include "engine/compiler/program.h"
+#include "engine/runtime/params.h"
+
+namespace emt {
+
+class Executor {
+ public:
+  // The store must hold every parameter of the program (ParamStore::init).
+  Executor(Program program, ParamStore& params, Mode mode);
+
+  const Program& program() const { return program_; }
+  Mode mode() const { return mode_; }
+  Tensor value(int index);
+  Tensor value(const std::string& name) { return value(program_.value(name)); }
+
+  void forward(uint64_t seed = 0);
+  // Objective at the current values; with gradients, seeds them and runs the backward pass,
+  // accumulating parameter gradients into the store (the caller zeroes them per step).
+  ObjectiveValue objective();
+  ObjectiveValue backward();
+
+  int64_t arena_bytes() const { return static_cast<int64_t>(arena_.size() * sizeof(float)); }
+
+ private:
+  Tensor view(std::vector<float>& arena, int index);
+  ObjectiveValue evaluate(bool with_grad);
+
+  Program program_;
+  ParamStore& params_;
+  Mode mode_;
+  MemoryPlan plan_;
+  std::vector<float> arena_;
+  std::vector<float> grad_arena_;  // training only: same offsets, no reuse
+  std::vector<std::vector<Tensor>> step_params_, step_param_grads_;
+};
+
+}  // namespace emt

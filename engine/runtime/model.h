@@ -1,0 +1,30 @@
+// A graph with its parameters, compiled on demand for each (batch size, mode) it is run with.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "engine/dsl/parser.h"
+#include "engine/runtime/executor.h"
+
+namespace emt {
+
+class Model {
+ public:
+  // Parameters are initialised from init_seed; load weights afterwards to replace them.
+  Model(const GraphFile& file, uint64_t init_seed);
+
+  const Graph& graph() const { return *graph_; }
+  ParamStore& params() { return params_; }
+  const ParamStore& params() const { return params_; }
+  Executor& executor(int64_t batch, Mode mode);
+  bool has_value(const std::string& name) const;
+
+ private:
+  std::shared_ptr<const Graph> graph_;
+  ParamStore params_;
+  std::map<std::pair<int64_t, Mode>, std::unique_ptr<Executor>> executors_;
+};
+
+}  // namespace emt

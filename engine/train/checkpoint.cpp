@@ -1,0 +1,63 @@
+#include "engine/train/checkpoint.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace emt {
+namespace {
+
+constexpr const char* kOptimizerPrefix = "optimizer/";
+
+std::string to_text(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+const std::string& meta(const SafetensorsFile& file, const std::string& key,
+                        const std::string& path) {
+  auto it = file.metadata.find(key);
+  if (it == file.metadata.end())
+    throw std::runtime_error(path + ": not a checkpoint (no '" + key + "' in its metadata)");
+  return it->second;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::filesystem::path& path, const std::string& graph_name,
+                     const ParamStore& params, const Optimizer& optimizer,
+                     const TrainingState& state) {
+  SafetensorsFile file;
+  file.tensors = params.to_tensors();
+  for (const auto& [name, buffer] : optimizer.state())
+    file.tensors.push_back(
+        {kOptimizerPrefix + name, {static_cast<int64_t>(buffer.size())}, buffer});
+  file.metadata = {{"graph", graph_name},
+                   {"optimizer_steps", std::to_string(optimizer.step_count())},
+                   {"epochs_done", std::to_string(state.epochs_done)},
+                   {"best_score", to_text(state.best_score)},
+                   {"best_epoch", std::to_string(state.best_epoch)}};
+  write_safetensors(path, file);
+}
+
+TrainingState load_checkpoint(const std::filesystem::path& path, const std::string& graph_name,
+                              ParamStore& params, Optimizer& optimizer) {
+  const SafetensorsFile file = read_safetensors(path);
+  const std::string where = path.string();
+  if (meta(file, "graph", where) != graph_name)
+    throw std::runtime_error(where + ": checkpoint of graph '" + meta(file, "graph", where) +
+                             "', not '" + graph_name + "'");
+  params.load_tensors(file, where);
+  optimizer.state().clear();
+  const std::string prefix = kOptimizerPrefix;
+  for (const NamedTensor& t : file.tensors)
+    if (t.name.rfind(prefix, 0) == 0) optimizer.state()[t.name.substr(prefix.size())] = t.data;
+  optimizer.set_step_count(std::stoll(meta(file, "optimizer_steps", where)));
+  TrainingState state;
+  state.epochs_done = std::stoll(meta(file, "epochs_done", where));
+  state.best_score = std::stod(meta(file, "best_score", where));
+  state.best_epoch = std::stoll(meta(file, "best_epoch", where));
+  return state;
+}
+
+}  // namespace emt

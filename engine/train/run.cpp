@@ -1,0 +1,167 @@
+#include "engine/train/run.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "engine/io/atomic_file.h"
+#include "engine/runtime/threading.h"
+#include "engine/train/trainer.h"
+
+namespace emt {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string timestamp() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return buf;
+}
+
+std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, format, a, b, c, d);
+  return buf;
+}
+
+std::string duration(double seconds) {
+  const int s = static_cast<int>(seconds + 0.5);
+  return s >= 60 ? std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s"
+                 : std::to_string(s) + "s";
+}
+
+std::string metrics_line(const EvalReport& r) {
+  std::string line = "loss " + fmt("%.4f", r.loss);
+  if (r.has_cls)
+    line += fmt(" acc %.3f sen %.3f spe %.3f auc %.3f", r.cls.acc, r.cls.sen, r.cls.spe, r.cls.auc);
+  if (r.has_seg) line += fmt(" dsc %.3f iou %.3f", r.seg.dsc, r.seg.iou);
+  return line;
+}
+
+// Appends to log.txt as it goes (a crash keeps every line written so far) and echoes progress.
+class RunLog {
+ public:
+  RunLog(const fs::path& path, std::ostream* console, bool append)
+      : file_(path, append ? std::ios::app : std::ios::trunc), console_(console) {
+    if (!file_) throw std::runtime_error(path.string() + ": cannot open the run log for writing");
+  }
+  void line(const std::string& text) {
+    file_ << text << "\n" << std::flush;
+    if (console_) *console_ << text << "\n" << std::flush;
+  }
+
+ private:
+  std::ofstream file_;
+  std::ostream* console_;
+};
+
+SafetensorsFile weights_file(const Model& model, const Config& config) {
+  SafetensorsFile file;
+  file.tensors = model.params().to_tensors();
+  file.metadata = {{"graph", model.graph().name},
+                   {"input_size", std::to_string(config.get_int("data.input_size"))},
+                   {"norm_mean", fmt("%.9g", config.get_float("data.norm_mean"))},
+                   {"norm_std", fmt("%.9g", config.get_float("data.norm_std"))},
+                   {"threshold", fmt("%.9g", config.get_float("eval.threshold"))}};
+  return file;
+}
+
+}  // namespace
+
+RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
+  const Config& config = file.config;
+  RunSummary summary;
+  summary.dir = options.out_dir;
+  if (summary.dir.empty()) summary.dir = fs::path("runs") / (file.graph.name + "-" + timestamp());
+  const fs::path checkpoint_path = summary.dir / kCheckpointFile;
+  if (options.resume && !fs::exists(checkpoint_path))
+    throw std::runtime_error(checkpoint_path.string() + ": no checkpoint to resume from");
+  fs::create_directories(summary.dir);
+
+  std::string header = "# graph " + file.graph.name + " from";
+  for (const std::string& f : file.graph.files) header += " " + f;
+  write_file_atomic(summary.dir / kConfigFile, header + "\n" + config.to_toml());
+  RunLog log(summary.dir / kLogFile, options.console, options.resume);
+
+  const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
+  const Dataset data = load_dataset(config, channels);
+  log.line("data: " + data.description + "; split train " +
+           std::to_string(data.split.train.size()) + " / val " +
+           std::to_string(data.split.val.size()) + " / test " +
+           std::to_string(data.split.test.size()));
+
+  Model model(file, static_cast<uint64_t>(config.get_int("train.seed")));
+  Trainer trainer(model, config, data);
+  if (options.resume) {
+    trainer.state() =
+        load_checkpoint(checkpoint_path, file.graph.name, model.params(), trainer.optimizer());
+    log.line("resumed from " + checkpoint_path.string() + " after epoch " +
+             std::to_string(trainer.state().epochs_done));
+  }
+  log.line("training " + file.graph.name + ": " + std::to_string(trainer.epochs()) + " epochs x " +
+           std::to_string(trainer.steps_per_epoch()) + " steps, batch " +
+           std::to_string(config.get_int("train.batch")) + ", " +
+           config.get_string("train.optimizer") + " lr " + fmt("%g", config.get_float("train.lr")) +
+           ", threads " + std::to_string(thread_count()));
+
+  if (!options.resume)
+    write_file_atomic(summary.dir / kHistoryFile,
+                      "epoch,train_loss,images_per_s,val_loss,val_score\n");
+  const int64_t report_every = std::max<int64_t>(1, trainer.steps_per_epoch() / 4);
+  while (trainer.state().epochs_done < trainer.epochs()) {
+    const EpochStats stats = trainer.run_epoch([&](const StepProgress& p) {
+      if ((p.step + 1) % report_every != 0 && p.step + 1 != p.steps_per_epoch) return;
+      std::string terms;
+      for (size_t t = 0; t < p.loss.terms.size(); ++t) {
+        if (t) terms += ' ';
+        terms += loss_kind_name(model.graph().objective.terms[t].kind);
+        terms += fmt(" %.4f", p.loss.terms[t]);
+      }
+      log.line("epoch " + std::to_string(p.epoch + 1) + "/" + std::to_string(p.epochs) + " step " +
+               std::to_string(p.step + 1) + "/" + std::to_string(p.steps_per_epoch) +
+               fmt(" loss %.4f", p.loss.total) + " (" + terms + ")" +
+               fmt(" lr %.2e %.1f img/s", p.lr, p.images_per_s) + " ETA " + duration(p.eta_s));
+    });
+    summary.train_images_per_s = stats.images_per_s;
+    const int64_t epoch = trainer.state().epochs_done;
+    log.line("epoch " + std::to_string(epoch) + " val: " + metrics_line(stats.val) +
+             (stats.improved ? "  (best so far, saved)" : ""));
+    if (stats.improved) write_safetensors(summary.dir / kWeightsFile, weights_file(model, config));
+    save_checkpoint(checkpoint_path, file.graph.name, model.params(), trainer.optimizer(),
+                    trainer.state());
+    const std::string history = read_file(summary.dir / kHistoryFile) +
+                                fmt("%.0f,%.6f,%.2f,%.6f", static_cast<double>(epoch),
+                                    stats.train_loss, stats.images_per_s, stats.val.loss) +
+                                fmt(",%.6f\n", stats.val_score);
+    write_file_atomic(summary.dir / kHistoryFile, history);
+  }
+
+  // The test split is scored once, with the weights that did best on validation.
+  model.params().load_tensors(read_safetensors(summary.dir / kWeightsFile),
+                              (summary.dir / kWeightsFile).string());
+  summary.best_epoch = trainer.state().best_epoch + 1;
+  summary.test = evaluate(model, data.samples, data.split.test, config.get_int("eval.batch"),
+                          config.get_float("eval.threshold"));
+  nlohmann::json metrics = report_json(summary.test);
+  metrics["graph"] = file.graph.name;
+  metrics["split"] = "test";
+  metrics["data"] = data.description;
+  metrics["best_epoch"] = summary.best_epoch;
+  metrics["train_images_per_s"] = summary.train_images_per_s;
+  metrics["val"] =
+      report_json(evaluate(model, data.samples, data.split.val, config.get_int("eval.batch"),
+                           config.get_float("eval.threshold")));
+  write_file_atomic(summary.dir / kMetricsFile, metrics.dump(2) + "\n");
+  write_file_atomic(summary.dir / kPerImageFile, report_csv(summary.test));
+  log.line("test (best epoch " + std::to_string(summary.best_epoch) +
+           "): " + metrics_line(summary.test));
+  log.line("run directory: " + summary.dir.string());
+  return summary;
+}
+
+}  // namespace emt

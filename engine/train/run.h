@@ -1,0 +1,37 @@
+// `engine run`: train on the configured data with per-epoch validation and checkpoints, then
+// score the best checkpoint on the held-out test split. Everything lands in one run directory.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+
+#include "engine/dsl/parser.h"
+#include "engine/eval/evaluate.h"
+
+namespace emt {
+
+struct RunOptions {
+  std::filesystem::path out_dir;    // empty: runs/<graph>-<timestamp>
+  bool resume = false;              // continue from out_dir/checkpoint.safetensors
+  std::ostream* console = nullptr;  // progress and summary; null for silence
+};
+
+struct RunSummary {
+  std::filesystem::path dir;
+  EvalReport test;
+  int64_t best_epoch = -1;
+  double train_images_per_s = 0;
+};
+
+RunSummary run_pipeline(const GraphFile& file, const RunOptions& options);
+
+// The files a run directory holds.
+inline constexpr const char* kConfigFile = "config.toml";
+inline constexpr const char* kLogFile = "log.txt";
+inline constexpr const char* kMetricsFile = "metrics.json";
+inline constexpr const char* kPerImageFile = "per_image.csv";
+inline constexpr const char* kHistoryFile = "history.csv";
+inline constexpr const char* kWeightsFile = "weights.safetensors";
+inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+
+}  // namespace emt

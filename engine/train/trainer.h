@@ -1,0 +1,60 @@
+// The training loop over a compiled model: shuffled mini-batches, forward, the objective,
+// backward, an optimizer step on the learning-rate schedule, and per-epoch validation.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "engine/data/dataset.h"
+#include "engine/eval/evaluate.h"
+#include "engine/train/checkpoint.h"
+#include "engine/train/lr_schedule.h"
+
+namespace emt {
+
+struct StepProgress {
+  int64_t epoch, epochs, step, steps_per_epoch;
+  ObjectiveValue loss;
+  double images_per_s;
+  double eta_s;
+  double lr;
+};
+
+struct EpochStats {
+  double train_loss = 0;
+  double images_per_s = 0;
+  EvalReport val;
+  double val_score = 0;  // the checkpoint selection score, see Trainer::score
+  bool improved = false;
+};
+
+class Trainer {
+ public:
+  Trainer(Model& model, const Config& config, const Dataset& data);
+
+  Optimizer& optimizer() { return *optimizer_; }
+  TrainingState& state() { return state_; }
+  int64_t epochs() const { return epochs_; }
+  int64_t steps_per_epoch() const;
+
+  // Trains epoch number state().epochs_done, then validates; progress is called every few steps.
+  EpochStats run_epoch(const std::function<void(const StepProgress&)>& progress = {});
+
+  // Higher is better: accuracy + AUC for a classifier, plus Dice for a mask; the sum keeps
+  // ties on a small validation split rare.
+  static double score(const EvalReport& report);
+
+ private:
+  std::vector<ParamSlot> trainable_slots();
+
+  Model& model_;
+  const Config& config_;
+  const Dataset& data_;
+  std::unique_ptr<Optimizer> optimizer_;
+  LrSchedule schedule_;
+  TrainingState state_;
+  int64_t epochs_, batch_;
+  uint64_t seed_;
+};
+
+}  // namespace emt

@@ -1,0 +1,161 @@
+// conv2d: 2-D cross-correlation over NCHW input, optionally grouped or depthwise (MobileNet's
+// 3x3 depthwise + 1x1 pointwise pairs). The kernels below are shared with conv_transpose2d,
+// whose forward is conv2d's input gradient and whose input gradient is conv2d's forward.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ops/core/op.h"
+
+namespace emt {
+
+const OpSchema& conv2d_schema();
+
+// One conv2d in its own terms: x [n, cin, h, w] -> y [n, cout, ho, wo], weight
+// [cout, cin / groups, kernel, kernel], y[o] reads x[o * stride - pad + k].
+struct ConvGeometry {
+  int64_t n = 1, cin = 1, h = 1, w = 1;
+  int64_t cout = 1, ho = 1, wo = 1;
+  int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
+};
+
+// y = conv(x, weight) + bias, or y += conv(x, weight) when accumulate (bias must then be null).
+// bias may be null. Parallel over n * cout output planes.
+void conv2d_gather(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
+                   float* y, bool accumulate);
+
+// The adjoint of conv2d_gather: x = conv^T(y, weight) + bias (bias over the cin channels), or
+// x += conv^T(y, weight) when accumulate. Parallel over n * cin planes of x.
+void conv2d_scatter(const ConvGeometry& g, const float* y, const float* weight, const float* bias,
+                    float* x, bool accumulate);
+
+// grad_weight += d(sum(grad_y * conv(x, weight))) / d(weight). Parallel over cout, each task
+// summing over the batch, so no two tasks write the same weight.
+void conv2d_weight_grad(const ConvGeometry& g, const float* x, const float* grad_y,
+                        float* grad_weight);
+
+// sums[c] += sum over batch and plane of t[n, c, :]: the bias gradient. Parallel over channels.
+void conv2d_channel_sums(const float* t, int64_t n, int64_t channels, int64_t plane, float* sums);
+
+class Conv2dOp final : public Op {
+ public:
+  explicit Conv2dOp(const Attrs& attrs);
+
+  Inferred infer(std::span<const Shape> inputs) const override;
+  void forward(const ForwardArgs& args) override;
+  void backward(const BackwardArgs& args) override;
+
+ private:
+  // Resolves depthwise and automatic padding against the input shape; throws OpError naming the
+  // shape when it does not fit.
+  ConvGeometry geometry(const Shape& input) const;
+
+  int64_t out_, kernel_, stride_, pad_, groups_;
+  bool depthwise_, bias_;
+};
+
+// Loop helpers shared by the conv2d and conv_transpose2d kernels.
+namespace conv_detail {
+
+// Channels folded into one pass over a row: dst is loaded and stored once per kChannelBlock
+// multiply-adds instead of once per multiply-add, which is what bounds these loops.
+inline constexpr int kChannelBlock = 4;
+
+// The output positions [first, last) whose tap o * stride - pad + k lies inside [0, in_size).
+// Computed once per call so that padding costs neither a branch in the inner loops nor a
+// division per plane (which dominates at 4x4 planes).
+struct TapRange {
+  int64_t first, last;
+  int64_t size() const { return last - first; }
+};
+
+struct TapPlan {
+  std::vector<TapRange> rows, cols;  // indexed by kh, kw
+
+  explicit TapPlan(const ConvGeometry& g) {
+    for (int64_t k = 0; k < g.kernel; ++k) {
+      rows.push_back(range(g.h, g.ho, g.stride, g.pad, k));
+      cols.push_back(range(g.w, g.wo, g.stride, g.pad, k));
+    }
+  }
+
+  static TapRange range(int64_t in_size, int64_t out_size, int64_t stride, int64_t pad, int64_t k) {
+    const int64_t lowest = pad - k;  // o * stride must reach this
+    const int64_t first = lowest > 0 ? (lowest + stride - 1) / stride : 0;
+    const int64_t highest = in_size - 1 + pad - k;  // o * stride must not pass this
+    const int64_t last = highest < 0 ? 0 : std::min(out_size, highest / stride + 1);
+    return {first, std::max(first, last)};
+  }
+};
+
+// A 1x1, stride-1, unpadded conv is a matrix product over whole planes: viewing each plane as
+// one row makes the inner loops h * w long instead of w (4 at MobileNet's last stages).
+inline bool is_pointwise(const ConvGeometry& g) {
+  return g.kernel == 1 && g.stride == 1 && g.pad == 0 && g.h == g.ho && g.w == g.wo;
+}
+
+inline ConvGeometry flatten_pointwise(ConvGeometry g) {
+  if (is_pointwise(g)) {
+    g.w *= g.h;
+    g.wo *= g.ho;
+    g.h = g.ho = 1;
+  }
+  return g;
+}
+
+// dst[j] += sum_q weights[q] * src[q * src_channel + j * src_step] for j < len.
+template <int Q>
+inline void gather_row(float* dst, const float* src, int64_t src_channel, int64_t src_step,
+                       const float* weights, int64_t len) {
+  // Local copies: the compiler cannot prove weights does not alias dst.
+  float w[Q];
+  for (int q = 0; q < Q; ++q) w[q] = weights[q];
+  if (src_step == 1) {  // a separate loop the compiler can vectorise
+    for (int64_t j = 0; j < len; ++j) {
+      float sum = w[0] * src[j];
+      for (int q = 1; q < Q; ++q) sum += w[q] * src[q * src_channel + j];
+      dst[j] += sum;
+    }
+  } else {
+    for (int64_t j = 0; j < len; ++j) {
+      float sum = w[0] * src[j * src_step];
+      for (int q = 1; q < Q; ++q) sum += w[q] * src[q * src_channel + j * src_step];
+      dst[j] += sum;
+    }
+  }
+}
+
+// dst[j * dst_step] += sum_q weights[q] * src[q * src_channel + j] for j < len.
+template <int Q>
+inline void scatter_row(float* dst, int64_t dst_step, const float* src, int64_t src_channel,
+                        const float* weights, int64_t len) {
+  if (dst_step == 1) {
+    gather_row<Q>(dst, src, src_channel, 1, weights, len);
+    return;
+  }
+  float w[Q];
+  for (int q = 0; q < Q; ++q) w[q] = weights[q];
+  for (int64_t j = 0; j < len; ++j) {
+    float sum = w[0] * src[j];
+    for (int q = 1; q < Q; ++q) sum += w[q] * src[q * src_channel + j];
+    dst[j * dst_step] += sum;
+  }
+}
+
+// sum_j a[j] * b[j * b_step]. Four running sums, because a single one is a dependency chain
+// the compiler may not reorder (float addition is not associative).
+inline float dot_row(const float* a, const float* b, int64_t b_step, int64_t len) {
+  float s[4] = {0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 4 <= len; j += 4)
+    for (int l = 0; l < 4; ++l) s[l] += a[j + l] * b[(j + l) * b_step];
+  for (; j < len; ++j) s[0] += a[j] * b[j * b_step];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+}  // namespace conv_detail
+
+}  // namespace emt

@@ -1,0 +1,339 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/core/op_error.h"
+#include "ops/registry.h"
+#include "tests/ops/op_test_util.h"
+
+namespace emt::test {
+namespace {
+
+struct ConvCase {
+  Shape in;
+  int64_t out = 0, kernel = 3, stride = 1, pad = -1, groups = 1;
+  bool depthwise = false, bias = true;
+
+  Attrs attrs() const {
+    Attrs a;
+    a.set("out", out);
+    a.set("kernel", kernel);
+    a.set("stride", stride);
+    a.set("pad", pad);
+    a.set("groups", groups);
+    a.set("depthwise", depthwise);
+    a.set("bias", bias);
+    return a;
+  }
+  std::string describe() const { return describe_case("conv2d", attrs(), {in}); }
+
+  // Resolved independently of the op, from the attribute documentation.
+  int64_t cin() const { return in[1]; }
+  int64_t cout() const { return depthwise ? cin() : out; }
+  int64_t group_count() const { return depthwise ? cin() : groups; }
+  int64_t padding() const { return pad < 0 ? (kernel - 1) / 2 : pad; }
+  int64_t ho() const { return (in[2] + 2 * padding() - kernel) / stride + 1; }
+  int64_t wo() const { return (in[3] + 2 * padding() - kernel) / stride + 1; }
+};
+
+// Values of a naive computation plus, per element, the sum of |terms| it added: float32
+// rounding is relative to that, not to the (possibly cancelled) value.
+struct Naive {
+  std::vector<double> value, scale;
+  explicit Naive(size_t n = 0) : value(n, 0.0), scale(n, 0.0) {}
+  void add(size_t i, double term) {
+    value[i] += term;
+    scale[i] += std::abs(term);
+  }
+};
+
+struct NaiveConv {
+  Naive y, grad_x, grad_w, grad_b;
+};
+
+// The textbook gather definition in double,
+//   y[n,co,oh,ow] = b[co] + sum_{ci,kh,kw} w[co,ci,kh,kw] * x[n, g*Cin/G + ci, oh*s-p+kh,
+//   ow*s-p+kw],
+// and, from the same loop nest, the gradients of sum(y * grad_y).
+NaiveConv naive_conv2d(const ConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
+                       const std::vector<float>& b, const std::vector<float>& grad_y) {
+  const int64_t n_ = c.in[0], cin = c.cin(), h = c.in[2], wd = c.in[3], k = c.kernel;
+  const int64_t cout = c.cout(), groups = c.group_count(), ho = c.ho(), wo = c.wo();
+  const int64_t cin_g = cin / groups, cout_g = cout / groups, s = c.stride, p = c.padding();
+  NaiveConv r{Naive(n_ * cout * ho * wo), Naive(x.size()), Naive(w.size()), Naive(b.size())};
+  for (int64_t n = 0; n < n_; ++n)
+    for (int64_t co = 0; co < cout; ++co)
+      for (int64_t oh = 0; oh < ho; ++oh)
+        for (int64_t ow = 0; ow < wo; ++ow) {
+          const size_t yi = static_cast<size_t>(((n * cout + co) * ho + oh) * wo + ow);
+          const double dy = grad_y[yi];
+          if (c.bias) {
+            r.y.add(yi, b[co]);
+            r.grad_b.add(co, dy);
+          }
+          for (int64_t ci = 0; ci < cin_g; ++ci)
+            for (int64_t kh = 0; kh < k; ++kh)
+              for (int64_t kw = 0; kw < k; ++kw) {
+                const int64_t ih = oh * s - p + kh, iw = ow * s - p + kw;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                const int64_t c_in = co / cout_g * cin_g + ci;
+                const size_t xi = static_cast<size_t>(((n * cin + c_in) * h + ih) * wd + iw);
+                const size_t wi = static_cast<size_t>(((co * cin_g + ci) * k + kh) * k + kw);
+                r.y.add(yi, double(w[wi]) * x[xi]);
+                r.grad_x.add(xi, double(w[wi]) * dy);
+                r.grad_w.add(wi, double(x[xi]) * dy);
+              }
+        }
+  return r;
+}
+
+// The worst |actual - expected| relative to the float32 rounding allowance of each element.
+void expect_close(const std::vector<float>& actual, const Naive& expected, const std::string& what,
+                  const std::string& description) {
+  ASSERT_EQ(actual.size(), expected.value.size()) << what << " " << description;
+  double max_abs_err = 0;
+  size_t worst = 0;
+  bool ok = true;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double err = std::abs(actual[i] - expected.value[i]);
+    if (err > 1e-5 * expected.scale[i] + 1e-6) ok = false;
+    if (err > max_abs_err) {
+      max_abs_err = err;
+      worst = i;
+    }
+  }
+  EXPECT_TRUE(ok) << what << " " << description << " max_abs_err=" << max_abs_err << " at ["
+                  << worst << "]: got " << actual[worst] << " want " << expected.value[worst];
+}
+
+std::vector<ConvCase> awkward_cases() {
+  std::vector<ConvCase> cases;
+  for (int64_t c : {1, 3, 7, 17}) {
+    for (Shape hw : {Shape{5, 7}, Shape{9, 9}, Shape{1, 2}}) {
+      const Shape in{2, c, hw[0], hw[1]};
+      cases.push_back({.in = in, .out = 5, .kernel = 3});
+      cases.push_back({.in = in, .out = 4, .kernel = 3, .stride = 2});
+      cases.push_back({.in = in, .out = 3, .kernel = 3, .stride = 2, .pad = 0, .bias = false});
+      cases.push_back({.in = in, .kernel = 3, .depthwise = true});
+      cases.push_back({.in = in, .kernel = 3, .stride = 2, .depthwise = true});
+      cases.push_back({.in = in, .out = c, .kernel = 3, .pad = 2, .groups = c});
+      cases.push_back({.in = in, .out = c + 2, .kernel = 1});
+      cases.push_back({.in = in, .out = 6, .kernel = 1, .stride = 2});
+      cases.push_back({.in = in, .kernel = 1, .depthwise = true, .bias = false});
+    }
+  }
+  // Drop windows larger than their padded input (the 1x2 planes); those are error cases.
+  std::erase_if(cases, [](const ConvCase& c) {
+    return c.in[2] + 2 * c.padding() < c.kernel || c.in[3] + 2 * c.padding() < c.kernel;
+  });
+  // Grouped but not depthwise, with 8 channels per group (the channels-last weight gradient).
+  cases.push_back({.in = {2, 16, 6, 5}, .out = 6, .kernel = 3, .groups = 2});
+  cases.push_back({.in = {1, 6, 7, 7}, .out = 9, .kernel = 3, .stride = 2, .groups = 3});
+  cases.push_back({.in = {1, 16, 3, 3}, .out = 4, .kernel = 1, .groups = 4});
+  // Planes of 64 or more positions take the row-per-plane pointwise path, smaller ones the
+  // batched one; these straddle it.
+  cases.push_back({.in = {3, 9, 8, 8}, .out = 10, .kernel = 1});
+  cases.push_back({.in = {3, 9, 7, 9}, .out = 10, .kernel = 1});
+  return cases;
+}
+
+TEST(Conv2d, ForwardHandComputedStride2Pad1) {
+  // x = 1..9 in a 3x3 plane, zero-padded to 5x5; output (oh, ow) reads padded rows and
+  // columns 2*oh..2*oh+2, 2*ow..2*ow+2.
+  OpHarness h("conv2d", ConvCase{.in = {1, 1, 3, 3}, .out = 1, .kernel = 3, .stride = 2}.attrs(),
+              {{1, 1, 3, 3}});
+  h.inputs[0] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  h.params[0] = {1, 0, 2, 0, 1, 0, -1, 0, 1};
+  h.params[1] = {0.5f};
+  h.forward();
+  // (0,0): 1*1 + 1*5 = 6;  (0,1): 1*3 - 1*5 = -2;  (1,0): 2*5 + 1*7 = 17;  (1,1): 1*5 + 1*9 = 14.
+  EXPECT_EQ(h.outputs[0], (std::vector<float>{6.5f, -1.5f, 17.5f, 14.5f}));
+}
+
+TEST(Conv2d, ForwardHandComputedTwoChannels2x2Kernel) {
+  const ConvCase c{.in = {1, 2, 2, 3}, .out = 1, .kernel = 2, .pad = 0, .bias = false};
+  OpHarness h("conv2d", c.attrs(), {c.in});
+  h.inputs[0] = {1, 2, 3, 4, 5, 6,   // channel 0
+                 0, 1, 0, 2, 0, 2};  // channel 1
+  h.params[0] = {1, -1, 0, 2,        // filter over channel 0
+                 3, 0,  0, 1};       // filter over channel 1
+  h.forward();
+  // (0,0): (1 - 2 + 10) + (0 + 0) = 9;  (0,1): (2 - 3 + 12) + (3 + 2) = 16.
+  EXPECT_EQ(h.outputs[0], (std::vector<float>{9, 16}));
+}
+
+TEST(Conv2d, ForwardHandComputedDepthwise) {
+  const ConvCase c{.in = {1, 2, 2, 2}, .kernel = 3, .depthwise = true, .bias = false};
+  OpHarness h("conv2d", c.attrs(), {c.in});
+  h.inputs[0] = {1, 2, 3, 4,                  // channel 0
+                 1, 0, 0, 0};                 // channel 1: a single impulse at (0,0)
+  h.params[0] = {1, 1, 1, 1, 1, 1, 1, 1, 1,   // channel 0: box filter
+                 1, 2, 3, 4, 5, 6, 7, 8, 9};  // channel 1
+  h.forward();
+  // Channel 0: every padded 3x3 window covers the whole 2x2 plane: 10. Channel 1: output
+  // (oh, ow) sees the impulse through tap (1-oh, 1-ow): 5, 4, 2, 1.
+  EXPECT_EQ(h.outputs[0], (std::vector<float>{10, 10, 10, 10, 5, 4, 2, 1}));
+}
+
+TEST(Conv2d, ForwardHandComputedPointwise) {
+  const ConvCase c{.in = {1, 2, 1, 2}, .out = 3, .kernel = 1};
+  OpHarness h("conv2d", c.attrs(), {c.in});
+  h.inputs[0] = {1, 2, 3, 4};
+  h.params[0] = {1, 0, 0, 1, 1, -1};
+  h.params[1] = {0, 10, 0};
+  h.forward();
+  EXPECT_EQ(h.outputs[0], (std::vector<float>{1, 2, 13, 14, -2, -2}));
+}
+
+TEST(Conv2d, InferShapesParamsAndMacs) {
+  const ConvCase c{.in = {2, 6, 9, 8}, .out = 10, .kernel = 3, .stride = 2, .groups = 2};
+  auto op = create_op("conv2d", c.attrs());
+  const Shape in[] = {c.in};
+  const Inferred inf = op->infer(in);
+  EXPECT_EQ(inf.outputs, (std::vector<Shape>{{2, 10, 5, 4}}));
+  ASSERT_EQ(inf.params.size(), 2u);
+  EXPECT_EQ(inf.params[0].name, "weight");
+  EXPECT_EQ(inf.params[0].shape, (Shape{10, 3, 3, 3}));
+  EXPECT_EQ(inf.params[0].init, ParamInit::kHeNormal);
+  EXPECT_EQ(inf.params[0].fan_in, 27);
+  EXPECT_EQ(inf.params[1].name, "bias");
+  EXPECT_EQ(inf.params[1].shape, (Shape{10}));
+  EXPECT_EQ(inf.params[1].init, ParamInit::kZeros);
+  EXPECT_EQ(inf.macs_per_sample, 10 * 5 * 4 * 3 * 9);
+
+  const ConvCase dw{.in = {1, 32, 16, 16}, .kernel = 3, .depthwise = true, .bias = false};
+  const Shape dw_in[] = {dw.in};
+  const Inferred dw_inf = create_op("conv2d", dw.attrs())->infer(dw_in);
+  EXPECT_EQ(dw_inf.outputs, (std::vector<Shape>{{1, 32, 16, 16}}));
+  ASSERT_EQ(dw_inf.params.size(), 1u);
+  EXPECT_EQ(dw_inf.params[0].shape, (Shape{32, 1, 3, 3}));
+  EXPECT_EQ(dw_inf.params[0].fan_in, 9);
+}
+
+TEST(Conv2d, ForwardMatchesNaiveOnAwkwardShapes) {
+  std::mt19937 rng(11);
+  for (const ConvCase& c : awkward_cases()) {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    h.randomize(rng);
+    h.forward();
+    const std::vector<float> no_bias;
+    const NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
+                                       h.grad_outputs[0]);
+    expect_close(h.outputs[0], ref.y, "output", c.describe());
+  }
+}
+
+TEST(Conv2d, BackwardMatchesNaiveOnAwkwardShapes) {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const ConvCase& c : awkward_cases()) {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    h.randomize(rng);
+    for (float& v : h.grad_outputs[0]) v = dist(rng);
+    h.forward();
+    h.backward();
+    const std::vector<float> no_bias;
+    const NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
+                                       h.grad_outputs[0]);
+    expect_close(h.grad_inputs[0], ref.grad_x, "grad input", c.describe());
+    expect_close(h.grad_params[0], ref.grad_w, "grad weight", c.describe());
+    if (c.bias) expect_close(h.grad_params[1], ref.grad_b, "grad bias", c.describe());
+  }
+}
+
+TEST(Conv2d, BackwardMatchesFiniteDifferences) {
+  std::mt19937 rng(13);
+  const ConvCase cases[] = {
+      {.in = {1, 3, 5, 5}, .out = 4, .kernel = 3, .stride = 2},
+      {.in = {2, 4, 5, 6}, .kernel = 3, .depthwise = true},
+      {.in = {2, 5, 7, 5}, .kernel = 3, .stride = 2, .depthwise = true, .bias = false},
+      {.in = {1, 5, 4, 3}, .out = 3, .kernel = 1},
+      {.in = {1, 9, 3, 5}, .out = 2, .kernel = 3},
+      {.in = {1, 4, 7, 5}, .out = 6, .kernel = 3, .stride = 2, .pad = 0, .groups = 2},
+      {.in = {1, 16, 3, 4}, .out = 4, .kernel = 3, .groups = 2},
+  };
+  for (const ConvCase& c : cases) {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    const GradCheckResult r = check_gradients(h, rng);
+    EXPECT_TRUE(r.ok) << c.describe() << " max_abs_err=" << r.max_abs_err << " worst " << r.worst;
+  }
+}
+
+// The engine relies on backward adding into the gradient buffers and skipping null ones.
+TEST(Conv2d, BackwardAccumulatesAndSkipsNullGradients) {
+  const ConvCase cases[] = {
+      {.in = {2, 9, 6, 5}, .out = 4, .kernel = 3, .stride = 2},
+      {.in = {2, 4, 5, 5}, .kernel = 3, .depthwise = true},
+      {.in = {2, 9, 3, 3}, .out = 5, .kernel = 1},  // pointwise, small planes
+      {.in = {1, 4, 9, 9}, .out = 3, .kernel = 1},  // pointwise, large planes
+  };
+  std::mt19937 rng(14);
+  for (const ConvCase& c : cases) {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    h.randomize(rng);
+    for (float& v : h.grad_outputs[0]) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    h.forward();
+    h.backward();
+
+    const Shape weight_shape = h.inferred.params[0].shape, bias_shape = h.inferred.params[1].shape;
+    const Shape out_shape = h.inferred.outputs[0];
+    std::vector<float> grad_w(h.grad_params[0].size(), 1.0f), grad_b(h.grad_params[1].size(), 2.0f);
+    const Tensor inputs[] = {{h.inputs[0].data(), c.in}};
+    const Tensor params[] = {{h.params[0].data(), weight_shape}, {h.params[1].data(), bias_shape}};
+    const Tensor outputs[] = {{h.outputs[0].data(), out_shape}};
+    const Tensor grad_outputs[] = {{h.grad_outputs[0].data(), out_shape}};
+    const Tensor grad_inputs[] = {{nullptr, c.in}};
+    const Tensor grad_params[] = {{grad_w.data(), weight_shape}, {grad_b.data(), bias_shape}};
+    h.op->backward({inputs, params, outputs, grad_outputs, grad_inputs, grad_params});
+    for (size_t i = 0; i < grad_w.size(); ++i)
+      ASSERT_NEAR(grad_w[i], 1.0f + h.grad_params[0][i], 1e-5)
+          << c.describe() << " weight [" << i << "]";
+    for (size_t i = 0; i < grad_b.size(); ++i)
+      ASSERT_NEAR(grad_b[i], 2.0f + h.grad_params[1][i], 1e-5)
+          << c.describe() << " bias [" << i << "]";
+
+    const Tensor no_params[] = {{nullptr, weight_shape}, {nullptr, bias_shape}};
+    std::vector<float> grad_x(h.grad_inputs[0].size(), -1.0f);
+    const Tensor grad_x_only[] = {{grad_x.data(), c.in}};
+    h.op->backward({inputs, params, outputs, grad_outputs, grad_x_only, no_params});
+    for (size_t i = 0; i < grad_x.size(); ++i)
+      ASSERT_NEAR(grad_x[i], -1.0f + h.grad_inputs[0][i], 1e-5)
+          << c.describe() << " input [" << i << "]";
+  }
+}
+
+void expect_shape_error(const ConvCase& c, const std::string& fragment) {
+  try {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    ADD_FAILURE() << c.describe() << " did not throw";
+  } catch (const OpError& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+        << c.describe() << ": message '" << e.what() << "' does not name " << fragment;
+  }
+}
+
+TEST(Conv2d, ShapeErrorsThrowOpErrorNamingTheShape) {
+  expect_shape_error({.in = {1, 3, 5}, .out = 4, .kernel = 3}, "[1,3,5]");
+  expect_shape_error({.in = {1, 6, 5, 5}, .out = 8, .kernel = 3, .groups = 4}, "[1,6,5,5]");
+  expect_shape_error({.in = {1, 8, 5, 5}, .out = 6, .kernel = 3, .groups = 4}, "out=6");
+  expect_shape_error({.in = {1, 1, 2, 2}, .out = 1, .kernel = 5, .pad = 0}, "[1,1,2,2]");
+  expect_shape_error({.in = {1, 4, 5, 5}, .out = 8, .kernel = 3, .depthwise = true}, "[1,4,5,5]");
+  expect_shape_error({.in = {1, 4, 5, 5}, .kernel = 3, .groups = 2, .depthwise = true}, "groups=2");
+}
+
+TEST(Conv2d, BadAttributesThrowOpError) {
+  expect_shape_error({.in = {1, 4, 5, 5}, .kernel = 3}, "'out'");
+  expect_shape_error({.in = {1, 4, 5, 5}, .out = 2, .kernel = 0}, "kernel=0");
+  expect_shape_error({.in = {1, 4, 5, 5}, .out = 2, .kernel = 3, .stride = 0}, "stride=0");
+  expect_shape_error({.in = {1, 4, 5, 5}, .out = 2, .kernel = 3, .groups = 0}, "groups=0");
+  Attrs no_kernel;
+  no_kernel.set("out", int64_t{4});
+  EXPECT_THROW(create_op("conv2d", no_kernel), OpError);
+}
+
+}  // namespace
+}  // namespace emt::test

@@ -1,0 +1,124 @@
+// `engine`: the command-line front end. Parses arguments and dispatches; the work lives in engine/.
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/compiler/plan_report.h"
+#include "engine/dsl/parser.h"
+#include "engine/runtime/threading.h"
+#include "engine/train/run.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: engine <command> GRAPH.toml [options]
+
+commands:
+  check GRAPH   validate the graph file (includes, blocks, names, shapes) and print a summary
+  plan GRAPH    print every op with its output shape, parameters and FLOPs, the totals, and
+                the activation memory the plan needs
+  run GRAPH     train on [data] (default: the generated phantom set), validate every epoch,
+                then score the best epoch on the held-out test split; writes a run directory
+                (config.toml, log.txt, history.csv, metrics.json, per_image.csv,
+                weights.safetensors, checkpoint.safetensors)
+
+options:
+  --set KEY=VALUE  override a setting of the graph file, e.g. --set train.epochs=3
+                   (repeatable; keys: data.*, train.*, eval.*, output.*, objective.*)
+  --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
+  --resume         continue the run in --out DIR from its last checkpoint
+  --batch N        batch size used by check/plan (default 1)
+  --threads N      worker threads (default: all cores)
+  --quiet          no progress output (run)
+  -h, --help       this text
+
+exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
+)";
+
+struct Args {
+  std::string command, graph, out;
+  std::vector<std::string> sets;
+  bool resume = false, quiet = false;
+  int64_t batch = 1;
+  int threads = 0;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "engine: " << message << "\n(run 'engine --help' for usage)\n";
+  std::exit(2);
+}
+
+int64_t parse_int(const std::string& flag, const char* text) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (!*text || *end || v <= 0)
+    usage_error(flag + " expects a positive integer, got '" + text + "'");
+  return v;
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) usage_error(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (arg == "--set") {
+      a.sets.push_back(value());
+    } else if (arg == "--out") {
+      a.out = value();
+    } else if (arg == "--resume") {
+      a.resume = true;
+    } else if (arg == "--quiet") {
+      a.quiet = true;
+    } else if (arg == "--batch") {
+      a.batch = parse_int(arg, value());
+    } else if (arg == "--threads") {
+      a.threads = static_cast<int>(parse_int(arg, value()));
+    } else if (arg.rfind("--", 0) == 0) {
+      usage_error("unknown option '" + arg + "'");
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.empty()) usage_error("missing command (check, plan or run)");
+  a.command = positional[0];
+  if (a.command != "check" && a.command != "plan" && a.command != "run")
+    usage_error("unknown command '" + a.command + "' (check, plan or run)");
+  if (positional.size() != 2) usage_error(a.command + " takes exactly one graph file");
+  a.graph = positional[1];
+  if (a.resume && a.out.empty()) usage_error("--resume needs --out DIR naming the run to continue");
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse_args(argc, argv);
+  try {
+    emt::init_threading(args.threads);
+    const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
+    auto graph = std::make_shared<const emt::Graph>(file.graph);
+    if (args.command == "check") {
+      std::cout << emt::format_summary(emt::compile(graph, args.batch));
+    } else if (args.command == "plan") {
+      std::cout << emt::format_plan(emt::compile(graph, args.batch));
+    } else {
+      emt::RunOptions options;
+      options.out_dir = args.out.empty() ? file.config.get_string("output.dir") : args.out;
+      options.resume = args.resume;
+      options.console = args.quiet ? nullptr : &std::cerr;
+      emt::run_pipeline(file, options);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

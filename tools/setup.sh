@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-step set-up for a fresh Debian 12 machine (run as root): installs the missing packages,
+# configures and builds (Release, -j2), then runs what was asked:
+#   tools/setup.sh run [engine run options]   train + evaluate EMT-Net on the built-in phantom data
+#   tools/setup.sh test                       the whole test suite (ctest)
+#   tools/setup.sh build                      set-up and build only
+# Idempotent: packages already present are not touched, and the build is incremental.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${EMT_BUILD_DIR:-$root/build}"
+mode="${1:-build}"
+shift || true
+
+packages=(cmake g++ make pkg-config ccache
+          libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev
+          libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2
+
+case "$mode" in
+  build) ;;
+  run) cd "$root" && exec "$build/tools/engine" run graphs/emtnet.toml "$@" ;;
+  test) cd "$build" && exec ctest --output-on-failure -j2 "$@" ;;
+  *) echo "setup: unknown mode '$mode' (run, test or build)" >&2; exit 2 ;;
+esac
