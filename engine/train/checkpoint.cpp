@@ -24,7 +24,7 @@ const std::string& meta(const SafetensorsFile& file, const std::string& key,
 
 }  // namespace
 
-void save_checkpoint(const std::filesystem::path& path, const std::string& graph_name,
+void save_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
                      const ParamStore& params, const Optimizer& optimizer,
                      const TrainingState& state) {
   SafetensorsFile file;
@@ -32,7 +32,9 @@ void save_checkpoint(const std::filesystem::path& path, const std::string& graph
   for (const auto& [name, buffer] : optimizer.state())
     file.tensors.push_back(
         {kOptimizerPrefix + name, {static_cast<int64_t>(buffer.size())}, buffer});
-  file.metadata = {{"graph", graph_name},
+  file.metadata = {{"graph", owner.graph},
+                   {"optimizer", owner.optimizer_kind},
+                   {"images_per_s", to_text(state.images_per_s)},
                    {"optimizer_steps", std::to_string(optimizer.step_count())},
                    {"epochs_done", std::to_string(state.epochs_done)},
                    {"best_score", to_text(state.best_score)},
@@ -40,13 +42,16 @@ void save_checkpoint(const std::filesystem::path& path, const std::string& graph
   write_safetensors(path, file);
 }
 
-TrainingState load_checkpoint(const std::filesystem::path& path, const std::string& graph_name,
+TrainingState load_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
                               ParamStore& params, Optimizer& optimizer) {
   const SafetensorsFile file = read_safetensors(path);
   const std::string where = path.string();
-  if (meta(file, "graph", where) != graph_name)
+  if (meta(file, "graph", where) != owner.graph)
     throw std::runtime_error(where + ": checkpoint of graph '" + meta(file, "graph", where) +
-                             "', not '" + graph_name + "'");
+                             "', not '" + owner.graph + "'");
+  if (meta(file, "optimizer", where) != owner.optimizer_kind)
+    throw std::runtime_error(where + ": checkpoint of a '" + meta(file, "optimizer", where) +
+                             "' optimizer, train.optimizer is '" + owner.optimizer_kind + "'");
   params.load_tensors(file, where);
   optimizer.state().clear();
   const std::string prefix = kOptimizerPrefix;
@@ -57,6 +62,7 @@ TrainingState load_checkpoint(const std::filesystem::path& path, const std::stri
   state.epochs_done = std::stoll(meta(file, "epochs_done", where));
   state.best_score = std::stod(meta(file, "best_score", where));
   state.best_epoch = std::stoll(meta(file, "best_epoch", where));
+  state.images_per_s = std::stod(meta(file, "images_per_s", where));
   return state;
 }
 

@@ -98,8 +98,8 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   Model model(file, static_cast<uint64_t>(config.get_int("train.seed")));
   Trainer trainer(model, config, data);
   if (options.resume) {
-    trainer.state() =
-        load_checkpoint(checkpoint_path, file.graph.name, model.params(), trainer.optimizer());
+    trainer.state() = load_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),
+                                      trainer.optimizer());
     log.line("resumed from " + checkpoint_path.string() + " after epoch " +
              std::to_string(trainer.state().epochs_done));
   }
@@ -127,13 +127,12 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
                fmt(" loss %.4f", p.loss.total) + " (" + terms + ")" +
                fmt(" lr %.2e %.1f img/s", p.lr, p.images_per_s) + " ETA " + duration(p.eta_s));
     });
-    summary.train_images_per_s = stats.images_per_s;
     const int64_t epoch = trainer.state().epochs_done;
     log.line("epoch " + std::to_string(epoch) + " val: " + metrics_line(stats.val) +
              (stats.improved ? "  (best so far, saved)" : ""));
     if (stats.improved) write_safetensors(summary.dir / kWeightsFile, weights_file(model, config));
-    save_checkpoint(checkpoint_path, file.graph.name, model.params(), trainer.optimizer(),
-                    trainer.state());
+    save_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),
+                    trainer.optimizer(), trainer.state());
     const std::string history = read_file(summary.dir / kHistoryFile) +
                                 fmt("%.0f,%.6f,%.2f,%.6f", static_cast<double>(epoch),
                                     stats.train_loss, stats.images_per_s, stats.val.loss) +
@@ -145,6 +144,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   model.params().load_tensors(read_safetensors(summary.dir / kWeightsFile),
                               (summary.dir / kWeightsFile).string());
   summary.best_epoch = trainer.state().best_epoch + 1;
+  summary.train_images_per_s = trainer.state().images_per_s;
   summary.test = evaluate(model, data.samples, data.split.test, config.get_int("eval.batch"),
                           config.get_float("eval.threshold"));
   nlohmann::json metrics = report_json(summary.test);

@@ -32,6 +32,10 @@ Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
                          std::to_string(data.split.train.size()) + " training images");
 }
 
+CheckpointOwner Trainer::checkpoint_owner() const {
+  return {model_.graph().name, config_.get_string("train.optimizer")};
+}
+
 // Partial batches are dropped: a batch-norm step on a handful of images is mostly noise.
 int64_t Trainer::steps_per_epoch() const {
   return static_cast<int64_t>(data_.split.train.size()) / batch_;
@@ -106,6 +110,7 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
     state_.best_epoch = epoch;
   }
   state_.epochs_done = epoch + 1;
+  state_.images_per_s = stats.images_per_s;
   return stats;
 }
 

@@ -33,6 +33,7 @@ class Trainer {
   Trainer(Model& model, const Config& config, const Dataset& data);
 
   Optimizer& optimizer() { return *optimizer_; }
+  CheckpointOwner checkpoint_owner() const;
   TrainingState& state() { return state_; }
   int64_t epochs() const { return epochs_; }
   int64_t steps_per_epoch() const;
