@@ -34,7 +34,6 @@ class Rng {
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   // Inclusive of both ends.
   int uniform_int(int lo, int hi) { return lo + static_cast<int>(uniform() * (hi - lo + 1)); }
-  bool chance(double p) { return uniform() < p; }
 
  private:
   std::mt19937_64 gen_;
@@ -259,12 +258,13 @@ RawSample generate_phantom(const PhantomConfig& cfg, int index) {
   cv::Mat lesion_weight;
   sample.mask.convertTo(lesion_weight, CV_32F, 1.0 / 255);
   cv::GaussianBlur(lesion_weight, lesion_weight, cv::Size(), 1.0);
-  const double lesion_level = rng.uniform(0.1, 0.3);
+  // Malignant masses are markedly hypo-echoic; benign ones less so. With the posterior cue below,
+  // this makes the classes separable by features that survive global average pooling.
+  const double lesion_level = malignant ? rng.uniform(0.05, 0.15) : rng.uniform(0.25, 0.4);
   echo = echo.mul(1 - (1 - lesion_level) * lesion_weight);
-  // Malignant masses always shadow, so the cue is learnable; benign ones often enhance.
-  const double posterior = malignant         ? rng.uniform(1.2, 2.0)
-                           : rng.chance(0.6) ? rng.uniform(-0.45, -0.15)
-                                             : 0.0;
+  // Malignant masses always shadow and benign (fluid-rich) ones always enhance, so the cue is
+  // learnable by design.
+  const double posterior = malignant ? rng.uniform(1.2, 2.0) : rng.uniform(-0.5, -0.2);
   apply_posterior_attenuation(echo, lesion_weight, posterior);
 
   // Scanners log-compress the echo amplitude for display; a power law is close enough and

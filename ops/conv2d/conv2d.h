@@ -22,13 +22,14 @@ struct ConvGeometry {
   int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
 };
 
-// y = conv(x, weight) + bias, or y += conv(x, weight) when accumulate (bias must then be null).
-// bias may be null. Parallel over n * cout output planes.
+// y = conv(x, weight) + bias (bias may be null), or y += conv(x, weight) when accumulate (bias
+// unused). Parallel over n * cout output planes.
 void conv2d_gather(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
                    float* y, bool accumulate);
 
-// The adjoint of conv2d_gather: x = conv^T(y, weight) + bias (bias over the cin channels), or
-// x += conv^T(y, weight) when accumulate. Parallel over n * cin planes of x.
+// The adjoint of conv2d_gather: x = conv^T(y, weight) + bias (bias over the cin channels, may
+// be null), or x += conv^T(y, weight) when accumulate (bias unused). Parallel over n * cin
+// planes of x.
 void conv2d_scatter(const ConvGeometry& g, const float* y, const float* weight, const float* bias,
                     float* x, bool accumulate);
 
@@ -65,13 +66,13 @@ namespace conv_detail {
 inline constexpr int kChannelBlock = 4;
 
 // The output positions [first, last) whose tap o * stride - pad + k lies inside [0, in_size).
-// Computed once per call so that padding costs neither a branch in the inner loops nor a
-// division per plane (which dominates at 4x4 planes).
 struct TapRange {
   int64_t first, last;
   int64_t size() const { return last - first; }
 };
 
+// Every tap's range, computed once per call so that padding costs neither a branch in the
+// inner loops nor divisions per plane (which would dominate at 4x4 planes).
 struct TapPlan {
   std::vector<TapRange> rows, cols;  // indexed by kh, kw
 
@@ -128,32 +129,21 @@ inline void gather_row(float* dst, const float* src, int64_t src_channel, int64_
   }
 }
 
-// dst[j * dst_step] += sum_q weights[q] * src[q * src_channel + j] for j < len.
-template <int Q>
-inline void scatter_row(float* dst, int64_t dst_step, const float* src, int64_t src_channel,
-                        const float* weights, int64_t len) {
-  if (dst_step == 1) {
-    gather_row<Q>(dst, src, src_channel, 1, weights, len);
-    return;
-  }
-  float w[Q];
-  for (int q = 0; q < Q; ++q) w[q] = weights[q];
-  for (int64_t j = 0; j < len; ++j) {
-    float sum = w[0] * src[j];
-    for (int q = 1; q < Q; ++q) sum += w[q] * src[q * src_channel + j];
-    dst[j * dst_step] += sum;
-  }
-}
+// Depthwise convs do only K*K multiply-adds per output: on MobileNet's 4x4 and 2x2 planes the
+// per-tap bounds logic would cost more than the arithmetic. Their kernels work on a zero-padded
+// copy of each plane instead, where every window is in bounds and one filter row is one pass.
+inline bool is_depthwise(const ConvGeometry& g) { return g.groups == g.cin && g.groups == g.cout; }
 
-// sum_j a[j] * b[j * b_step]. Four running sums, because a single one is a dependency chain
-// the compiler may not reorder (float addition is not associative).
-inline float dot_row(const float* a, const float* b, int64_t b_step, int64_t len) {
-  float s[4] = {0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 4 <= len; j += 4)
-    for (int l = 0; l < 4; ++l) s[l] += a[j + l] * b[(j + l) * b_step];
-  for (; j < len; ++j) s[0] += a[j] * b[j * b_step];
-  return (s[0] + s[1]) + (s[2] + s[3]);
+// dst [rows, cols] = zeros with src [h, w] placed at dst[top + i * step][left + j * step].
+// Elements landing outside dst are dropped: callers size dst to what their windows read.
+inline void pad_plane(const float* src, int64_t h, int64_t w, int64_t step, float* dst,
+                      int64_t rows, int64_t cols, int64_t top, int64_t left) {
+  std::fill(dst, dst + rows * cols, 0.0f);
+  const TapRange is = TapPlan::range(rows, h, step, -top, 0);
+  const TapRange js = TapPlan::range(cols, w, step, -left, 0);
+  for (int64_t i = is.first; i < is.last; ++i)
+    for (int64_t j = js.first; j < js.last; ++j)
+      dst[(top + i * step) * cols + left + j * step] = src[i * w + j];
 }
 
 }  // namespace conv_detail

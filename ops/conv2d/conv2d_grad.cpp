@@ -8,7 +8,6 @@
 namespace emt {
 namespace {
 
-using conv_detail::dot_row;
 using conv_detail::gather_row;
 using conv_detail::kChannelBlock;
 using conv_detail::TapPlan;
@@ -20,6 +19,17 @@ constexpr int64_t kMinChannelsLast = 8;
 constexpr int64_t kOutBlock = 16;
 constexpr int64_t kTransposeTile = 16;
 
+// sum_j a[j] * b[j * b_step]. Four running sums, because a single one is a dependency chain
+// the compiler may not reorder (float addition is not associative).
+float dot_row(const float* a, const float* b, int64_t b_step, int64_t len) {
+  float s[4] = {0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 4 <= len; j += 4)
+    for (int l = 0; l < 4; ++l) s[l] += a[j + l] * b[(j + l) * b_step];
+  for (; j < len; ++j) s[0] += a[j] * b[j * b_step];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 // Four running sums for the same reason as dot_row.
 float sum_row(const float* a, int64_t len) {
   float s[4] = {0, 0, 0, 0};
@@ -28,6 +38,15 @@ float sum_row(const float* a, int64_t len) {
     for (int l = 0; l < 4; ++l) s[l] += a[j + l];
   for (; j < len; ++j) s[0] += a[j];
   return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// acc[j] += a[j] * b[j * b_step] for j < len.
+void product_row(float* acc, const float* a, const float* b, int64_t b_step, int64_t len) {
+  if (b_step == 1) {  // a separate loop the compiler can vectorise
+    for (int64_t j = 0; j < len; ++j) acc[j] += a[j] * b[j];
+  } else {
+    for (int64_t j = 0; j < len; ++j) acc[j] += a[j] * b[j * b_step];
+  }
 }
 
 // grad_w[co, :, kh, kw] += sum over n, oh, ow of grad_y[n, co, oh, ow] * x[n, :, ih, iw].
@@ -95,7 +114,7 @@ void channels_last_weight_grad(const ConvGeometry& g, const float* x, const floa
   });
 }
 
-// The same sum for few channels per group (depthwise, RGB input), as one dot product per
+// The same sum for few channels per group (RGB input, small groups), as one dot product per
 // weight over the rows of the plane.
 void planar_weight_grad(const ConvGeometry& g, const float* x, const float* grad_y,
                         float* grad_weight) {
@@ -130,6 +149,32 @@ void planar_weight_grad(const ConvGeometry& g, const float* x, const float* grad
   });
 }
 
+// The depthwise weight gradient on padded input planes (see conv_detail::is_depthwise): one
+// running row of products per filter tap, reduced once per channel at the end.
+void depthwise_weight_grad(const ConvGeometry& g, const float* x, const float* grad_y,
+                           float* grad_weight) {
+  const int64_t k = g.kernel, kk = k * k, s = g.stride;
+  const int64_t rows = (g.ho - 1) * s + k, cols = (g.wo - 1) * s + k;  // what windows read
+  parallel_for(g.cout, [&](int64_t begin, int64_t end) {
+    std::vector<float> padded(rows * cols), acc(kk * g.wo);
+    for (int64_t c = begin; c < end; ++c) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t n = 0; n < g.n; ++n) {
+        conv_detail::pad_plane(x + (n * g.cin + c) * g.h * g.w, g.h, g.w, 1, padded.data(), rows,
+                               cols, g.pad, g.pad);
+        const float* dy = grad_y + (n * g.cout + c) * g.ho * g.wo;
+        for (int64_t oh = 0; oh < g.ho; ++oh)
+          for (int64_t kh = 0; kh < k; ++kh)
+            for (int64_t kw = 0; kw < k; ++kw)
+              product_row(acc.data() + (kh * k + kw) * g.wo, dy + oh * g.wo,
+                          padded.data() + (oh * s + kh) * cols + kw, s, g.wo);
+      }
+      for (int64_t t = 0; t < kk; ++t)
+        grad_weight[c * kk + t] += sum_row(acc.data() + t * g.wo, g.wo);
+    }
+  });
+}
+
 }  // namespace
 
 void conv2d_weight_grad(const ConvGeometry& geometry, const float* x, const float* grad_y,
@@ -137,6 +182,8 @@ void conv2d_weight_grad(const ConvGeometry& geometry, const float* x, const floa
   const ConvGeometry g = conv_detail::flatten_pointwise(geometry);
   if (g.cin / g.groups >= kMinChannelsLast)
     channels_last_weight_grad(g, x, grad_y, grad_weight);
+  else if (conv_detail::is_depthwise(g))
+    depthwise_weight_grad(g, x, grad_y, grad_weight);
   else
     planar_weight_grad(g, x, grad_y, grad_weight);
 }

@@ -39,8 +39,8 @@ ConvGeometry ConvTranspose2dOp::geometry(const Shape& input) const {
   g.pad = pad_ == -1 ? (kernel_ - 1) / 2 : pad_;
   g.h = (g.ho - 1) * g.stride - 2 * g.pad + g.kernel + output_pad_;
   g.w = (g.wo - 1) * g.stride - 2 * g.pad + g.kernel + output_pad_;
-  if (g.cout < 1 || g.ho < 1 || g.wo < 1)
-    throw OpError("conv_transpose2d: input " + shape_str(input) + " is empty");
+  if (shape_numel(input) < 1)
+    throw OpError("conv_transpose2d: input " + shape_str(input) + " has an empty dimension");
   if (g.h < 1 || g.w < 1)
     throw OpError("conv_transpose2d: input " + shape_str(input) +
                   " with kernel=" + std::to_string(g.kernel) +
