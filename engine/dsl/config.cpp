@@ -31,7 +31,7 @@ const SourceLoc kCommandLine{"<command line --set>", 0, 0};
 const std::vector<ConfigKeySpec>& config_schema() {
   static const std::vector<ConfigKeySpec> schema = {
       {"data.source", s("phantom"), "\"phantom\" (generated), or a dataset path"},
-      {"data.count", i(240), "phantom images generated"},
+      {"data.count", i(2000), "phantom images generated"},
       {"data.seed", i(42), "phantom generation and split seed"},
       {"data.input_size", i(64), "network input side in pixels (square)"},
       {"data.train_fraction", f(0.7), "stratified split: training share"},
@@ -40,7 +40,7 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"data.norm_std", f(0.25), "see data.norm_mean"},
       {"data.phantom_min_side", i(160), "shortest phantom image side"},
       {"data.phantom_max_side", i(320), "longest phantom image side"},
-      {"train.epochs", i(12), "passes over the training split"},
+      {"train.epochs", i(10), "passes over the training split"},
       {"train.batch", i(16), "images per optimizer step"},
       {"train.optimizer", s("adam"), "\"adam\" (decoupled weight decay) or \"sgd\" (momentum)"},
       {"train.lr", f(2e-3), "peak learning rate"},

@@ -18,6 +18,7 @@
 #include "engine/dsl/parser.h"
 #include "engine/ir/graph.h"
 #include "engine/ir/source_loc.h"
+#include "tests/engine/temp_dir_test.h"
 
 namespace {
 
@@ -32,38 +33,7 @@ Program compile_file(const fs::path& path, const std::vector<std::string>& overr
   return emt::compile(std::make_shared<const emt::Graph>(std::move(file.graph)), batch);
 }
 
-// Each test writes its graph files into a fresh directory of its own.
-class DslTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
-    dir_ = fs::temp_directory_path() /
-           ("emt_dsl_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(tick));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // Writes `text` (a raw string literal; one leading newline is dropped so that the line after
-  // the opening delimiter is line 1) to dir/name.
-  fs::path write(const std::string& name, std::string_view text) {
-    if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
-    const fs::path path = dir_ / name;
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    EXPECT_TRUE(out.good()) << "cannot write " << path;
-    return path;
-  }
-
-  fs::path dir_;
-};
+using DslTest = emt::test::TempDirTest;
 
 // Runs `fn`, which must throw a GraphError located at file:line whose message holds every
 // fragment.

@@ -35,6 +35,7 @@
 #include "engine/train/optimizer.h"
 #include "engine/train/run.h"
 #include "engine/train/trainer.h"
+#include "tests/engine/temp_dir_test.h"
 
 namespace {
 
@@ -45,38 +46,12 @@ using emt::Mode;
 using emt::Model;
 using emt::Tensor;
 
-// Each test writes its graph files into a fresh directory of its own (the helper of
-// dsl_test.cpp).
-class TrainingTest : public ::testing::Test {
+class TrainingTest : public emt::test::TempDirTest {
  protected:
   void SetUp() override {
+    TempDirTest::SetUp();
     emt::init_threading(2);  // kernels run on TBB, as in `engine run --threads 2`
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
-    dir_ = fs::temp_directory_path() /
-           ("emt_training_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" +
-            std::to_string(::getpid()) + "_" + std::to_string(tick));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // Writes `text` (one leading newline dropped) to dir/name.
-  fs::path write(const std::string& name, std::string_view text) {
-    if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
-    const fs::path path = dir_ / name;
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    EXPECT_TRUE(out.good()) << "cannot write " << path;
-    return path;
-  }
-
-  fs::path dir_;
 };
 
 // The gradient-check graph: conv -> batch norm -> relu, whose output r1 is read by a conv
