@@ -1,0 +1,336 @@
+#include "ops/conv2d/conv2d_onednn.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "ops/conv2d/conv2d.h"
+#include "ops/core/onednn_context.h"
+
+namespace emt {
+namespace onednn {
+namespace {
+
+using dnnl::memory;
+using Role = Port::Role;
+using Args = std::unordered_map<int, memory>;
+
+struct Convolution {
+  using Fwd = dnnl::convolution_forward;
+  using BwdData = dnnl::convolution_backward_data;
+  using BwdWeights = dnnl::convolution_backward_weights;
+  static constexpr dnnl::algorithm kAlgorithm = dnnl::algorithm::convolution_direct;
+};
+
+struct Deconvolution {
+  using Fwd = dnnl::deconvolution_forward;
+  using BwdData = dnnl::deconvolution_backward_data;
+  using BwdWeights = dnnl::deconvolution_backward_weights;
+  static constexpr dnnl::algorithm kAlgorithm = dnnl::algorithm::deconvolution_direct;
+};
+
+// Scratch slots (see onednn::scratch), distinct for all ports of one op, so that the weights
+// primitive can read the diff_dst that the data primitive reordered. A slot only takes memory
+// when a port needs a copy.
+enum Slot {
+  kSrc,
+  kWeights,
+  kBias,
+  kDst,
+  kDiffDst,
+  kDiffDstForWeights,  // when the two backward primitives want diff_dst in different layouts
+  kDiffSrc,
+  kDiffWeights,
+  kDiffBias,
+};
+
+template <class Family>
+class Primitives final : public ConvPrimitives {
+ public:
+  explicit Primitives(const ConvSpec& spec)
+      : spec_(spec),
+        strides_{spec.stride, spec.stride},
+        // oneDNN checks (in + pad_l + pad_r - kernel) / stride + 1 == out with the same floor
+        // division as the reference, so the symmetric padding of emt's ops passes as it is
+        // (conv_transpose2d's output_pad included: it is < stride, and floors away).
+        pad_{spec.pad, spec.pad},
+        plain_layouts_(gemm_on_plain(spec)),
+        external_bias_(spec.transposed && spec.bias),
+        fwd_pd_(make_forward_pd()) {}
+
+  void forward(const float* src, const float* weights, const float* bias, float* dst) override {
+    if (!fwd_) {
+      fwd_.emplace();
+      fwd_->prim = typename Family::Fwd(fwd_pd_);
+      fwd_->src = Port(plain_src(), fwd_pd_.src_desc(), Role::kRead, kSrc);
+      fwd_->weights = Port(plain_weights(), fwd_pd_.weights_desc(), Role::kRead, kWeights);
+      fwd_->dst = Port(plain_dst(), fwd_pd_.dst_desc(), Role::kWrite, kDst);
+      if (external_bias_) {
+        fwd_->bias_add = dnnl::binary(dnnl::binary::primitive_desc(
+            dnnl::binary::desc(dnnl::algorithm::binary_add, plain_dst(), channel_vector(),
+                               plain_dst()),
+            engine()));
+      } else if (spec_.bias) {
+        fwd_->bias = Port(plain_bias(), fwd_pd_.bias_desc(), Role::kRead, kBias);
+      }
+    }
+    Args args{{DNNL_ARG_SRC, fwd_->src.bind(src)},
+              {DNNL_ARG_WEIGHTS, fwd_->weights.bind(weights)},
+              {DNNL_ARG_DST, fwd_->dst.bind(dst)}};
+    if (spec_.bias && !external_bias_) args[DNNL_ARG_BIAS] = fwd_->bias.bind(bias);
+    fwd_->prim.execute(stream(), args);
+    fwd_->dst.finish();
+    if (external_bias_) {
+      const memory out = wrap(plain_dst(), dst);
+      fwd_->bias_add.execute(stream(), {{DNNL_ARG_SRC_0, out},
+                                        {DNNL_ARG_SRC_1, wrap(channel_vector(), bias)},
+                                        {DNNL_ARG_DST, out}});
+    }
+    stream().wait();
+  }
+
+  void backward(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+                float* diff_weights, float* diff_bias) override {
+    if (diff_src) {
+      if (!bwd_data_) {
+        const typename Family::BwdData::primitive_desc pd(
+            typename Family::BwdData::desc(Family::kAlgorithm, md(plain_src()), md(plain_weights()),
+                                           md(plain_dst()), strides_, pad_, pad_),
+            engine(), fwd_pd_);
+        bwd_data_.emplace();
+        bwd_data_->prim = typename Family::BwdData(pd);
+        bwd_data_->diff_dst = Port(plain_dst(), pd.diff_dst_desc(), Role::kRead, kDiffDst);
+        bwd_data_->weights = Port(plain_weights(), pd.weights_desc(), Role::kRead, kWeights);
+        bwd_data_->diff_src = Port(plain_src(), pd.diff_src_desc(), Role::kAccumulate, kDiffSrc);
+      }
+      bwd_data_->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, bwd_data_->diff_dst.bind(diff_dst)},
+                                         {DNNL_ARG_WEIGHTS, bwd_data_->weights.bind(weights)},
+                                         {DNNL_ARG_DIFF_SRC, bwd_data_->diff_src.bind(diff_src)}});
+      bwd_data_->diff_src.finish();
+    }
+    // The bias gradient comes out of the weights primitive, so a bias gradient alone runs it too
+    // (its weight gradient then lands in scratch and is dropped).
+    if (diff_weights || (spec_.bias && diff_bias)) {
+      if (!bwd_weights_) {
+        const typename Family::BwdWeights::primitive_desc pd(
+            typename Family::BwdWeights::desc(Family::kAlgorithm, md(plain_src()),
+                                              md(plain_weights()),
+                                              spec_.bias ? md(plain_bias()) : memory::desc(),
+                                              md(plain_dst()), strides_, pad_, pad_),
+            engine(), fwd_pd_);
+        bwd_weights_.emplace();
+        bwd_weights_->prim = typename Family::BwdWeights(pd);
+        bwd_weights_->src = Port(plain_src(), pd.src_desc(), Role::kRead, kSrc);
+        bwd_weights_->diff_dst =
+            Port(plain_dst(), pd.diff_dst_desc(), Role::kRead, kDiffDstForWeights);
+        bwd_weights_->diff_weights =
+            Port(plain_weights(), pd.diff_weights_desc(), Role::kAccumulate, kDiffWeights);
+        if (spec_.bias)
+          bwd_weights_->diff_bias =
+              Port(plain_bias(), pd.diff_bias_desc(), Role::kAccumulate, kDiffBias);
+      }
+      BackwardWeights& bw = *bwd_weights_;
+      const bool reuse_diff_dst =
+          diff_src && bw.diff_dst.chosen_desc() == bwd_data_->diff_dst.chosen_desc();
+      Args args{{DNNL_ARG_SRC, bw.src.bind(src)},
+                {DNNL_ARG_DIFF_DST,
+                 reuse_diff_dst ? bwd_data_->diff_dst.bound() : bw.diff_dst.bind(diff_dst)},
+                {DNNL_ARG_DIFF_WEIGHTS, bw.diff_weights.bind(diff_weights)}};
+      if (spec_.bias) args[DNNL_ARG_DIFF_BIAS] = bw.diff_bias.bind(diff_bias);
+      bw.prim.execute(stream(), args);
+      bw.diff_weights.finish();
+      if (spec_.bias) bw.diff_bias.finish();
+    }
+    stream().wait();
+  }
+
+ private:
+  struct Forward {
+    dnnl::primitive prim;
+    Port src, weights, bias, dst;
+    dnnl::primitive bias_add;  // dst += bias, when external_bias_
+  };
+  struct BackwardData {
+    dnnl::primitive prim;
+    Port diff_dst, weights, diff_src;
+  };
+  struct BackwardWeights {
+    dnnl::primitive prim;
+    Port src, diff_dst, diff_weights, diff_bias;
+  };
+
+  // Layouts, measured forward+backward at N=16 on one AVX-512 core (2 threads were too noisy
+  // on a shared machine to add anything): a 1x1 stride-1 ungrouped convolution on nchw is a
+  // plain GEMM, which oneDNN runs as fast as its blocked kernel minus the reorders
+  // (256->256 16x16: 7.7 vs 8.5 ms; 32->64 64x64: 9.8 vs 11.6 ms). Everything else lets oneDNN
+  // choose (format_tag::any, i.e. blocked nChw16c) and pays the reorders at the boundary:
+  // its gemm fallback on nchw measured 1.3x slower on the 3x3 s2 deconvolution 64->64 32x32,
+  // 1.3x on the 3->32 3x3 s2 stem and 10x on a 3x3 depthwise C256 16x16.
+  static bool gemm_on_plain(const ConvSpec& s) {
+    return s.kernel == 1 && s.stride == 1 && s.pad == 0 && s.groups == 1;
+  }
+
+  memory::desc md(const memory::desc& plain) const {
+    if (plain_layouts_) return plain;
+    return memory::desc(plain.dims(), memory::data_type::f32, memory::format_tag::any);
+  }
+
+  memory::desc plain_src() const { return plain_desc(spec_.src); }
+  memory::desc plain_dst() const { return plain_desc(spec_.dst); }
+  memory::desc plain_bias() const { return plain_desc({spec_.dst[1]}); }
+  // The bias as [1, OC, 1, 1]: the same buffer, in the shape a binary primitive broadcasts.
+  memory::desc channel_vector() const { return plain_desc({1, spec_.dst[1], 1, 1}); }
+
+  // oneDNN's weights are [OC, IC, K, K], with a leading groups axis when grouped. A
+  // deconvolution's buffer holds IC before OC (ONNX), which the tags iohw / giohw describe
+  // without a copy.
+  memory::desc plain_weights() const {
+    const int64_t g = spec_.groups, k = spec_.kernel;
+    const int64_t oc = spec_.dst[1] / g, ic = spec_.src[1] / g;
+    const bool t = spec_.transposed;
+    if (g == 1)
+      return memory::desc({oc, ic, k, k}, memory::data_type::f32,
+                          t ? memory::format_tag::iohw : memory::format_tag::oihw);
+    return memory::desc({g, oc, ic, k, k}, memory::data_type::f32,
+                        t ? memory::format_tag::giohw : memory::format_tag::goihw);
+  }
+
+  typename Family::Fwd::primitive_desc make_forward_pd() const {
+    // forward_training: the backward primitives take this descriptor as their hint.
+    return typename Family::Fwd::primitive_desc(
+        typename Family::Fwd::desc(
+            dnnl::prop_kind::forward_training, Family::kAlgorithm, md(plain_src()),
+            md(plain_weights()), spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(),
+            md(plain_dst()), strides_, pad_, pad_),
+        engine());
+  }
+
+  ConvSpec spec_;
+  memory::dims strides_, pad_;
+  bool plain_layouts_;
+  // oneDNN 2.6 adds a deconvolution's bias in a separate reference pass: 9.7 of the 15.6 ms
+  // forward of the decoder's 3x3 s2 64->64 32x32 at N=16 on one core. A jit binary add on the
+  // plain output does it in 0.6 ms. (A binary on the blocked output would need the bias in the
+  // same blocking, which oneDNN does not derive for it; the bias gradient costs 1.5 ms inside
+  // the weights primitive, and reduction primitives only have reference kernels, so it stays.)
+  // Convolutions fuse their bias into the kernel.
+  bool external_bias_;
+  typename Family::Fwd::primitive_desc fwd_pd_;
+  std::optional<Forward> fwd_;
+  std::optional<BackwardData> bwd_data_;
+  std::optional<BackwardWeights> bwd_weights_;
+};
+
+}  // namespace
+
+std::unique_ptr<ConvPrimitives> make_conv_primitives(const ConvSpec& spec) {
+  if (spec.transposed) return std::make_unique<Primitives<Deconvolution>>(spec);
+  return std::make_unique<Primitives<Convolution>>(spec);
+}
+
+namespace {
+
+std::string spec_str(const ConvSpec& s) {
+  return shape_str(s.src) + " -> " + shape_str(s.dst) + " kernel=" + std::to_string(s.kernel) +
+         " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad) +
+         " groups=" + std::to_string(s.groups);
+}
+
+}  // namespace
+
+ConvOp::ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias)
+    : name_(std::move(name)), reference_(std::move(reference)), bias_(bias) {}
+
+Inferred ConvOp::infer(std::span<const Shape> inputs) const { return reference_->infer(inputs); }
+
+template <class Body>
+void ConvOp::run(const Shape& input, const Body& body) {
+  std::unique_ptr<ConvPrimitives>& primitives = cache_[input];
+  try {
+    if (!primitives) primitives = make_conv_primitives(spec(input));
+    body(*primitives);
+  } catch (const dnnl::error& e) {
+    throw OpError(name_ + "[onednn] " + spec_str(spec(input)) + ": " + e.what());
+  }
+}
+
+void ConvOp::forward(const ForwardArgs& args) {
+  const float* bias = bias_ ? args.params[1].data : nullptr;
+  run(args.inputs[0].shape, [&](ConvPrimitives& p) {
+    p.forward(args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data);
+  });
+}
+
+void ConvOp::backward(const BackwardArgs& args) {
+  float* diff_bias = bias_ ? args.grad_params[1].data : nullptr;
+  run(args.inputs[0].shape, [&](ConvPrimitives& p) {
+    p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
+               args.grad_inputs[0].data, args.grad_params[0].data, diff_bias);
+  });
+}
+
+std::string ConvOp::probe(std::span<const Shape> inputs) const {
+  if (inputs.size() != 1) return name_ + " takes 1 input, got " + std::to_string(inputs.size());
+  try {
+    infer(inputs);
+    // Builds the forward descriptor only: cheap, as oneDNN generates code with the primitive.
+    make_conv_primitives(spec(inputs[0]));
+    return "";
+  } catch (const OpError& e) {
+    return e.what();
+  } catch (const dnnl::error& e) {
+    return "oneDNN cannot build " + spec_str(spec(inputs[0])) + ": " + e.what();
+  }
+}
+
+}  // namespace onednn
+
+namespace {
+
+class Conv2dOnednnOp final : public onednn::ConvOp {
+ public:
+  explicit Conv2dOnednnOp(const Attrs& attrs)
+      : ConvOp("conv2d", conv2d_schema().create(attrs), attrs.get_bool("bias")),
+        stride_(attrs.get_int("stride")),
+        pad_(attrs.get_int("pad")) {}
+
+  // Read off the reference's inference, so that the two cannot disagree on shapes or groups.
+  onednn::ConvSpec spec(const Shape& input) const override {
+    const Inferred inferred = infer(std::span<const Shape>(&input, 1));
+    const Shape& weight = inferred.params[0].shape;  // [cout, cin / groups, k, k]
+    onednn::ConvSpec s;
+    s.src = input;
+    s.dst = inferred.outputs[0];
+    s.groups = input[1] / weight[1];
+    s.kernel = weight[2];
+    s.stride = stride_;
+    s.pad = pad_ == -1 ? (s.kernel - 1) / 2 : pad_;  // conv2d's documented automatic padding
+    s.bias = inferred.params.size() > 1;
+    return s;
+  }
+
+ private:
+  int64_t stride_, pad_;
+};
+
+std::string conv2d_onednn_supports(const Attrs& attrs, std::span<const Shape> inputs) {
+  try {
+    return Conv2dOnednnOp(attrs).probe(inputs);
+  } catch (const OpError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+const OpVariant& conv2d_onednn_variant() {
+  static const OpVariant variant{"conv2d", "onednn", conv2d_onednn_supports,
+                                 [](const Attrs& attrs) -> std::unique_ptr<Op> {
+                                   return std::make_unique<Conv2dOnednnOp>(attrs);
+                                 }};
+  return variant;
+}
+
+}  // namespace emt

@@ -1,0 +1,79 @@
+// conv2d on oneDNN primitives (convolution_forward, _backward_data, _backward_weights).
+// The primitive set is shared with conv_transpose2d's variant, which runs the same machinery on
+// oneDNN's deconvolution primitives, as the reference kernels are shared between the two ops.
+// This header stays free of oneDNN so that code picking variants need not see it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ops/core/variant.h"
+
+namespace emt {
+
+const OpVariant& conv2d_onednn_variant();
+
+namespace onednn {
+
+// One convolution (or, when transposed, deconvolution) in oneDNN's terms:
+// src [N, IC, IH, IW] -> dst [N, OC, OH, OW]; the padding is the same on both sides.
+// emt's weight buffer is [OC, IC/groups, K, K] for a convolution and, as in ONNX,
+// [IC, OC/groups, K, K] for a deconvolution.
+struct ConvSpec {
+  bool transposed = false;
+  std::vector<int64_t> src, dst;
+  int64_t groups = 1, kernel = 1, stride = 1, pad = 0;
+  bool bias = false;
+};
+
+// The primitives of one ConvSpec, each created on its first use and reused after that.
+// Buffers are emt's plain row-major tensors; backward accumulates (+=) into the gradients and
+// skips the null ones. Throws dnnl::error when oneDNN cannot build a primitive.
+class ConvPrimitives {
+ public:
+  virtual ~ConvPrimitives() = default;
+  virtual void forward(const float* src, const float* weights, const float* bias, float* dst) = 0;
+  virtual void backward(const float* src, const float* weights, const float* diff_dst,
+                        float* diff_src, float* diff_weights, float* diff_bias) = 0;
+};
+
+std::unique_ptr<ConvPrimitives> make_conv_primitives(const ConvSpec& spec);
+
+// Both variants: shapes from the reference op, the work from ConvPrimitives. Tensors map the
+// same way for both ops (input = src, output = dst, params = weight and optional bias); only
+// spec() differs.
+class ConvOp : public Op {
+ public:
+  // name prefixes error messages; reference is the op's reference kernel, built from the
+  // same attributes.
+  ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias);
+
+  // The reference owns the shape rules (depthwise, automatic padding, error messages).
+  Inferred infer(std::span<const Shape> inputs) const override;
+  void forward(const ForwardArgs& args) override;
+  void backward(const BackwardArgs& args) override;
+
+  // The node in oneDNN's terms for this input shape; throws OpError when it does not fit.
+  virtual ConvSpec spec(const Shape& input) const = 0;
+
+  // Empty when oneDNN can run this node, else why not: for OpVariant::supports.
+  std::string probe(std::span<const Shape> inputs) const;
+
+ private:
+  template <class Body>
+  void run(const Shape& input, const Body& body);
+
+  std::string name_;
+  std::unique_ptr<Op> reference_;
+  bool bias_;
+  // Keyed by input shape: a node normally sees one shape, and each new one costs new
+  // primitives (and their JIT code), never one per call.
+  std::map<Shape, std::unique_ptr<ConvPrimitives>> cache_;
+};
+
+}  // namespace onednn
+}  // namespace emt

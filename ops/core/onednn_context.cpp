@@ -1,0 +1,111 @@
+#include "ops/core/onednn_context.h"
+
+#include <memory>
+#include <new>
+#include <vector>
+
+namespace emt::onednn {
+namespace {
+
+using dnnl::memory;
+
+struct AlignedDelete {
+  void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
+
+struct ScratchBuffer {
+  std::unique_ptr<std::byte[], AlignedDelete> data;
+  size_t bytes = 0;
+};
+
+}  // namespace
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+memory::dims to_dims(const Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
+
+memory::desc plain_desc(const memory::dims& dims) {
+  static constexpr memory::format_tag kTags[] = {
+      memory::format_tag::a,    memory::format_tag::ab,    memory::format_tag::abc,
+      memory::format_tag::abcd, memory::format_tag::abcde, memory::format_tag::abcdef,
+  };
+  return memory::desc(dims, memory::data_type::f32, kTags[dims.size() - 1]);
+}
+
+memory wrap(const memory::desc& desc, const float* data) {
+  return memory(desc, engine(), const_cast<float*>(data));
+}
+
+memory wrap(const Tensor& tensor) { return wrap(plain_desc(to_dims(tensor.shape)), tensor.data); }
+
+void* scratch(int slot, size_t bytes) {
+  thread_local std::vector<ScratchBuffer> buffers;
+  if (buffers.size() <= static_cast<size_t>(slot)) buffers.resize(slot + 1);
+  ScratchBuffer& b = buffers[slot];
+  if (b.bytes < bytes) {
+    b.data.reset(new (std::align_val_t{64}) std::byte[bytes]);
+    b.bytes = bytes;
+  }
+  return b.data.get();
+}
+
+Port::Port(const memory::desc& user, const memory::desc& chosen, Role role, int slot)
+    : role_(role),
+      slot_(slot),
+      same_layout_(user == chosen),
+      direct_(same_layout_ && role != Role::kAccumulate) {
+  user_ = memory(user, engine(), DNNL_MEMORY_NONE);
+  if (direct_) {
+    chosen_ = user_;
+    return;
+  }
+  chosen_ = memory(chosen, engine(), DNNL_MEMORY_NONE);
+  if (same_layout_) return;  // an accumulation finish() does as a loop
+  if (role == Role::kRead) {
+    reorder_ = dnnl::reorder(user_, chosen_);
+    return;
+  }
+  dnnl::primitive_attr attr;
+  if (role == Role::kAccumulate) {
+    // A reorder with a sum post-op computes dst += src: the layout change and the accumulation
+    // in one pass over the gradient.
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  reorder_ = dnnl::reorder(chosen_, user_, attr);
+}
+
+const memory& Port::bind(const float* data) {
+  bound_ = data != nullptr;
+  user_.set_data_handle(const_cast<float*>(data));
+  if (direct_) return chosen_;
+  chosen_.set_data_handle(scratch(slot_, chosen_.get_desc().get_size()));
+  if (role_ == Role::kRead) reorder_.execute(stream(), user_, chosen_);
+  return chosen_;
+}
+
+void Port::finish() {
+  if (direct_ || !bound_ || role_ == Role::kRead) return;
+  if (!same_layout_) {
+    reorder_.execute(stream(), chosen_, user_);
+    return;
+  }
+  // Same layout (a bias, or a convolution run on plain layouts): oneDNN would use its generic
+  // simple:any reorder, which a loop beats (measured 83 vs 131 us for 1M floats, 1 thread).
+  stream().wait();
+  const auto* src = static_cast<const float*>(chosen_.get_data_handle());
+  auto* dst = static_cast<float*>(user_.get_data_handle());
+  const size_t n = chosen_.get_desc().get_size() / sizeof(float);
+  for (size_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace emt::onednn

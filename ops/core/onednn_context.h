@@ -1,0 +1,70 @@
+// What every oneDNN variant shares: the one CPU engine and stream of the process, plain
+// (row-major) views of emt buffers, and Port, which moves one primitive argument between an emt
+// buffer and the layout the primitive chose. Only the *_onednn files include this header: the rest
+// of ops/ must build without oneDNN.
+#pragma once
+
+#include <cstddef>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "ops/core/tensor.h"
+
+namespace emt::onednn {
+
+// Created on first use. oneDNN's CPU engine is stateless and its stream in-order, so one of
+// each serves every op (oneDNN parallelises inside a primitive, on its OpenMP threads).
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+dnnl::memory::dims to_dims(const Shape& shape);
+
+// f32, row-major, the tag of its rank: x, nc, ncw, nchw (= oihw), goihw.
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);
+
+// The buffer as oneDNN memory, no copy. oneDNN handles are non-const; a primitive never writes
+// to the memory it receives as an input.
+dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data);
+dnnl::memory wrap(const Tensor& tensor);
+
+// A 64-byte aligned buffer of at least `bytes`, one per (thread, slot), kept and grown across
+// calls: ops run one at a time per thread, so every op can share it instead of owning an
+// activation-sized copy. Buffers of different slots never alias; a buffer may move when any op
+// asks its slot for more, so fetch it again on every call.
+void* scratch(int slot, size_t bytes);
+
+// One argument of a primitive, bound to an emt buffer (plain layout `user`) on every call.
+// When the primitive chose another layout, or must accumulate while oneDNN overwrites, the
+// argument goes through scratch(slot) and, for another layout, a reorder created once here.
+class Port {
+ public:
+  enum class Role {
+    kRead,        // reordered in before the primitive when layouts differ
+    kWrite,       // reordered out afterwards when layouts differ
+    kAccumulate,  // always computed in scratch, then added to the buffer (+=) by finish()
+  };
+
+  Port() = default;
+  Port(const dnnl::memory::desc& user, const dnnl::memory::desc& chosen, Role role, int slot);
+
+  // The memory to hand the primitive for buffer `data`. A null data of a kAccumulate port
+  // still gets scratch to write into; finish() then discards the result.
+  const dnnl::memory& bind(const float* data);
+  // After the primitive ran: moves its result into the buffer given to bind().
+  void finish();
+
+  // What the last bind() returned, for a primitive that reads the same argument in the same
+  // layout (the two backward primitives both read diff_dst): saves a second reorder.
+  const dnnl::memory& bound() const { return chosen_; }
+  dnnl::memory::desc chosen_desc() const { return chosen_.get_desc(); }
+
+ private:
+  Role role_ = Role::kRead;
+  int slot_ = 0;
+  bool same_layout_ = true;
+  bool direct_ = true;  // the primitive works on the emt buffer itself
+  bool bound_ = false;  // bind() got a non-null buffer
+  dnnl::memory user_, chosen_;
+  dnnl::reorder reorder_;  // only between different layouts
+};
+
+}  // namespace emt::onednn

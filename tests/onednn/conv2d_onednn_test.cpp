@@ -1,0 +1,258 @@
+// The oneDNN conv2d must agree with the reference op: same inference, same outputs, and
+// gradients that accumulate into the engine's buffers exactly as the reference's do.
+#include "ops/conv2d/conv2d_onednn.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/conv2d/conv2d.h"
+#include "ops/registry.h"
+#include "tests/ops/op_test_util.h"
+
+namespace emt::test {
+namespace {
+
+struct Case {
+  int64_t n = 1, c = 1, h = 1, w = 1;
+  int64_t out = 1, kernel = 1, stride = 1, pad = -1, groups = 1;
+  bool depthwise = false, bias = true;
+};
+
+Attrs attrs_of(const Case& c) {
+  Attrs a;
+  if (!c.depthwise) a.set("out", c.out);
+  a.set("kernel", c.kernel);
+  a.set("stride", c.stride);
+  a.set("pad", c.pad);
+  a.set("groups", c.groups);
+  a.set("depthwise", c.depthwise);
+  a.set("bias", c.bias);
+  return complete_attrs(conv2d_schema(), a);
+}
+
+// "conv2d n1c17h9w9 o17 k3 s2 p-1 g17 bias=1": every field needed to rerun the case.
+std::string name_of(const Case& c) {
+  const int64_t groups = c.depthwise ? c.c : c.groups;
+  return "conv2d n" + std::to_string(c.n) + "c" + std::to_string(c.c) + "h" + std::to_string(c.h) +
+         "w" + std::to_string(c.w) + " o" + std::to_string(c.depthwise ? c.c : c.out) + " k" +
+         std::to_string(c.kernel) + " s" + std::to_string(c.stride) + " p" + std::to_string(c.pad) +
+         " g" + std::to_string(groups) + " bias=" + std::to_string(c.bias);
+}
+
+// Both kernels sum the same float32 terms in different orders (oneDNN blocks and vectorises
+// across channels and positions). With operands in [-1, 1], each term is at most 1 and the
+// longest sums here have a few hundred terms (weight gradient: N*Ho*Wo <= 3*13*17 = 663);
+// rounding differences then grow like sqrt(terms) * 6e-8 * |partial sums|, around 1e-5 at
+// worst (observed: 1.2e-5 of 1 + |ref|), while a wrong index or a lost accumulation is off by
+// O(1). 1e-4 relative to the magnitude (plus 1 for the values near 0 that cancellation
+// produces) sits between the two.
+constexpr float kTol = 1e-4f;
+
+struct Comparison {
+  float max_abs_err = 0;
+  bool ok = true;
+};
+
+Comparison compare(const std::vector<float>& got, const std::vector<float>& want) {
+  Comparison r;
+  if (got.size() != want.size()) return {INFINITY, false};
+  for (size_t i = 0; i < got.size(); ++i) {
+    const float err = std::abs(got[i] - want[i]);
+    r.max_abs_err = std::max(r.max_abs_err, err);
+    if (!(err <= kTol * (1 + std::abs(want[i])))) r.ok = false;  // NaN fails too
+  }
+  return r;
+}
+
+void expect_close(const Case& c, const std::string& what, const std::vector<float>& got,
+                  const std::vector<float>& want) {
+  const Comparison r = compare(got, want);
+  if (r.ok) return;
+  char line[256];
+  std::snprintf(line, sizeof line, "%s %s max_abs_err=%.2g tol=%.0e", name_of(c).c_str(),
+                what.c_str(), r.max_abs_err, kTol);
+  ADD_FAILURE() << line;
+}
+
+// OpHarness::backward zeroes the gradients first; the engine does not, and neither does this.
+void backward_accumulating(OpHarness& h) {
+  auto views = [](std::vector<std::vector<float>>& bufs, const std::vector<Shape>& shapes) {
+    std::vector<Tensor> out;
+    for (size_t i = 0; i < bufs.size(); ++i)
+      out.push_back({bufs[i].empty() ? nullptr : bufs[i].data(), shapes[i]});
+    return out;
+  };
+  std::vector<Shape> param_shapes;
+  for (const ParamSpec& p : h.inferred.params) param_shapes.push_back(p.shape);
+  auto in = views(h.inputs, h.input_shapes);
+  auto pa = views(h.params, param_shapes);
+  auto out = views(h.outputs, h.inferred.outputs);
+  auto gout = views(h.grad_outputs, h.inferred.outputs);
+  auto gin = views(h.grad_inputs, h.input_shapes);
+  auto gpa = views(h.grad_params, param_shapes);
+  h.op->backward({in, pa, out, gout, gin, gpa});
+}
+
+void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& b : bufs)
+    for (float& v : b) v = dist(rng);
+}
+
+// Which gradients the variant is asked for; a skipped one is a null tensor it must not touch.
+struct Wanted {
+  bool input = true, weight = true, bias = true;
+};
+
+// Runs the reference and the variant on the same data, twice: the second pass reuses the
+// cached primitives, must overwrite the outputs and add to the gradients once more.
+void check_case(const Case& c, uint32_t seed, Wanted wanted = {}) {
+  const Attrs attrs = attrs_of(c);
+  const std::vector<Shape> shapes = {{c.n, c.c, c.h, c.w}};
+  OpHarness ref("conv2d", attrs, shapes);
+  OpHarness var("conv2d", attrs, shapes);
+  ASSERT_EQ(conv2d_onednn_variant().supports(attrs, shapes), "") << name_of(c);
+  var.op = conv2d_onednn_variant().create(attrs);
+
+  const Inferred inferred = var.op->infer(shapes);
+  EXPECT_EQ(inferred.outputs, ref.inferred.outputs) << name_of(c);
+  EXPECT_EQ(inferred.macs_per_sample, ref.inferred.macs_per_sample) << name_of(c);
+  ASSERT_EQ(inferred.params.size(), ref.inferred.params.size()) << name_of(c);
+  for (size_t i = 0; i < inferred.params.size(); ++i) {
+    EXPECT_EQ(inferred.params[i].name, ref.inferred.params[i].name);
+    EXPECT_EQ(inferred.params[i].shape, ref.inferred.params[i].shape);
+    EXPECT_EQ(inferred.params[i].fan_in, ref.inferred.params[i].fan_in);
+  }
+
+  std::mt19937 rng(seed);
+  fill(ref.inputs, rng);
+  fill(ref.params, rng);
+  fill(ref.grad_outputs, rng);
+  fill(ref.grad_inputs, rng);  // what earlier consumers already accumulated
+  fill(ref.grad_params, rng);
+  fill(var.outputs, rng);  // forward must overwrite, not add
+  var.inputs = ref.inputs;
+  var.params = ref.params;
+  var.grad_outputs = ref.grad_outputs;
+  var.grad_inputs = ref.grad_inputs;
+  var.grad_params = ref.grad_params;
+  if (!wanted.input) var.grad_inputs[0].clear();
+  if (!wanted.weight) var.grad_params[0].clear();
+  if (c.bias && !wanted.bias) var.grad_params[1].clear();
+
+  for (int pass = 1; pass <= 2; ++pass) {
+    const std::string p = " pass" + std::to_string(pass);
+    ref.forward();
+    var.forward();
+    expect_close(c, "output" + p, var.outputs[0], ref.outputs[0]);
+    backward_accumulating(ref);
+    backward_accumulating(var);
+    if (wanted.input) expect_close(c, "grad_input" + p, var.grad_inputs[0], ref.grad_inputs[0]);
+    if (wanted.weight) expect_close(c, "grad_weight" + p, var.grad_params[0], ref.grad_params[0]);
+    if (c.bias && wanted.bias)
+      expect_close(c, "grad_bias" + p, var.grad_params[1], ref.grad_params[1]);
+  }
+}
+
+// Every combination of the awkward sizes, with the free choices (output channels, batch,
+// spatial size, bias, padding) drawn from a fixed seed so that each failure line reruns.
+std::vector<Case> sweep() {
+  std::mt19937 rng(2024);
+  auto pick = [&](std::vector<int64_t> v) { return v[rng() % v.size()]; };
+  std::vector<Case> cases;
+  for (int64_t ch : {1, 3, 7, 17})
+    for (int64_t k : {1, 3})
+      for (int64_t s : {1, 2})
+        for (bool dw : {false, true}) {
+          Case c;
+          c.n = pick({1, 3});
+          c.c = ch;
+          c.h = pick({1, 5, 9, 13});
+          c.w = pick({5, 7, 9, 17});
+          c.out = pick({1, 3, 7, 17});
+          c.kernel = k;
+          c.stride = s;
+          c.pad = k == 1 ? pick({-1, 0}) : pick({-1, -1, 0, 2});
+          c.depthwise = dw;
+          c.bias = rng() % 2 == 0;
+          cases.push_back(c);
+        }
+  return cases;
+}
+
+TEST(Conv2dOnednn, MatchesReferenceOnAwkwardShapes) {
+  uint32_t seed = 1;
+  for (const Case& c : sweep()) check_case(c, seed++);
+}
+
+TEST(Conv2dOnednn, MatchesReferenceOnGroupsAndEvenSizes) {
+  // Grouped but not depthwise (goihw with several channels per group), depthwise given as
+  // explicit groups, depthwise on a single channel (which is groups=1), even sizes at
+  // stride 2, and channel counts that fill oneDNN's 16-channel blocks: the 1x1 runs on plain
+  // layouts, the depthwise on blocked ones.
+  check_case({.n = 2, .c = 6, .h = 8, .w = 10, .out = 9, .kernel = 3, .stride = 2, .groups = 3}, 1);
+  check_case({.n = 3, .c = 12, .h = 7, .w = 7, .out = 4, .kernel = 1, .stride = 1, .groups = 2}, 2);
+  check_case({.n = 1, .c = 7, .h = 9, .w = 9, .out = 7, .kernel = 3, .stride = 2, .groups = 7}, 3);
+  check_case({.n = 3, .c = 1, .h = 6, .w = 4, .kernel = 3, .stride = 2, .depthwise = true}, 4);
+  check_case({.n = 2, .c = 32, .h = 16, .w = 16, .out = 64, .kernel = 1, .stride = 1}, 5);
+  check_case({.n = 2, .c = 32, .h = 16, .w = 16, .kernel = 3, .stride = 2, .depthwise = true}, 6);
+}
+
+TEST(Conv2dOnednn, SkipsNullGradients) {
+  const Case dense{.n = 3, .c = 7, .h = 9, .w = 9, .out = 17, .kernel = 3, .stride = 2};
+  check_case(dense, 1, {.input = false});
+  check_case(dense, 2, {.weight = false});
+  check_case(dense, 3, {.bias = false});
+  check_case(dense, 4, {.weight = false, .bias = false});
+  check_case(dense, 5, {.input = false, .weight = false});
+}
+
+TEST(Conv2dOnednn, NewInputShapeGetsItsOwnPrimitives) {
+  const Case small{.n = 1, .c = 3, .h = 9, .w = 9, .out = 7, .kernel = 3, .stride = 2};
+  Case large = small;
+  large.n = 3;
+  large.h = large.w = 13;
+  const Attrs attrs = attrs_of(small);
+  const std::unique_ptr<Op> op = conv2d_onednn_variant().create(attrs);
+  for (const Case& c : {small, large, small}) {
+    const std::vector<Shape> shapes = {{c.n, c.c, c.h, c.w}};
+    OpHarness ref("conv2d", attrs, shapes);
+    std::mt19937 rng(7);
+    fill(ref.inputs, rng);
+    fill(ref.params, rng);
+    ref.forward();
+    std::vector<float> out(ref.outputs[0].size());
+    std::vector<Tensor> in = {{ref.inputs[0].data(), shapes[0]}};
+    std::vector<Tensor> params = {{ref.params[0].data(), ref.inferred.params[0].shape},
+                                  {ref.params[1].data(), ref.inferred.params[1].shape}};
+    std::vector<Tensor> outs = {{out.data(), ref.inferred.outputs[0]}};
+    op->forward({in, params, outs});
+    expect_close(c, "output", out, ref.outputs[0]);
+  }
+}
+
+TEST(Conv2dOnednn, SupportsExplainsRejections) {
+  Attrs a;
+  a.set("out", int64_t{4});
+  a.set("kernel", int64_t{3});
+  a.set("groups", int64_t{2});
+  const Attrs attrs = complete_attrs(conv2d_schema(), a);
+  const std::vector<Shape> fits = {{1, 6, 8, 8}};
+  const std::vector<Shape> odd_channels = {{1, 5, 8, 8}};
+  const std::vector<Shape> rank3 = {{5, 8, 8}};
+  EXPECT_EQ(conv2d_onednn_variant().supports(attrs, fits), "");
+  EXPECT_NE(conv2d_onednn_variant().supports(attrs, odd_channels).find("groups"),
+            std::string::npos);
+  EXPECT_NE(conv2d_onednn_variant().supports(attrs, rank3).find("rank 4"), std::string::npos);
+  EXPECT_EQ(conv2d_onednn_variant().op, "conv2d");
+  EXPECT_EQ(conv2d_onednn_variant().backend, "onednn");
+}
+
+}  // namespace
+}  // namespace emt::test
