@@ -49,7 +49,6 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"train.schedule", s("cosine"), "\"constant\", \"cosine\" or \"step\""},
       {"train.warmup_steps", i(20), "linear warm-up steps"},
       {"train.seed", i(1), "weight initialisation, dropout and shuffling seed"},
-      {"train.checkpoint_every", i(1), "epochs between checkpoints"},
       {"eval.threshold", f(0.5), "malignant iff probability >= threshold"},
       {"eval.batch", i(32), "images per evaluation forward pass"},
       {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},

@@ -81,22 +81,23 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   const fs::path checkpoint_path = summary.dir / kCheckpointFile;
   if (options.resume && !fs::exists(checkpoint_path))
     throw std::runtime_error(checkpoint_path.string() + ": no checkpoint to resume from");
+  // Data and settings are checked before the run directory exists, so a bad setting leaves
+  // no half-made run behind.
+  const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
+  const Dataset data = load_dataset(config, channels);
+  Model model(file, static_cast<uint64_t>(config.get_int("train.seed")));
+  Trainer trainer(model, config, data);
   fs::create_directories(summary.dir);
 
   std::string header = "# graph " + file.graph.name + " from";
   for (const std::string& f : file.graph.files) header += " " + f;
   write_file_atomic(summary.dir / kConfigFile, header + "\n" + config.to_toml());
   RunLog log(summary.dir / kLogFile, options.console, options.resume);
-
-  const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
-  const Dataset data = load_dataset(config, channels);
   log.line("data: " + data.description + "; split train " +
            std::to_string(data.split.train.size()) + " / val " +
            std::to_string(data.split.val.size()) + " / test " +
            std::to_string(data.split.test.size()));
 
-  Model model(file, static_cast<uint64_t>(config.get_int("train.seed")));
-  Trainer trainer(model, config, data);
   if (options.resume) {
     trainer.state() = load_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),
                                       trainer.optimizer());
