@@ -1,0 +1,126 @@
+#include "tests/onednn/variant_check.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "tests/ops/op_test_util.h"
+
+namespace emt::test {
+namespace {
+
+// Both kernels sum the same float32 terms in different orders (oneDNN blocks and vectorises
+// across channels and positions). With operands in [-1, 1], each term is at most 1 and the
+// longest sums here have a few hundred terms (weight gradient: N*Ho*Wo <= 3*13*17 = 663);
+// rounding differences then grow like sqrt(terms) * 6e-8 * |partial sums|, around 1e-5 at
+// worst (observed: 1.2e-5 of 1 + |ref|), while a wrong index or a lost accumulation is off by
+// O(1). 1e-4 relative to the magnitude (plus 1 for the values near 0 that cancellation
+// produces) sits between the two.
+constexpr float kTol = 1e-4f;
+
+struct Comparison {
+  float max_abs_err = 0;
+  bool ok = true;
+};
+
+Comparison compare(const std::vector<float>& got, const std::vector<float>& want) {
+  Comparison r;
+  if (got.size() != want.size()) return {INFINITY, false};
+  for (size_t i = 0; i < got.size(); ++i) {
+    const float err = std::abs(got[i] - want[i]);
+    r.max_abs_err = std::max(r.max_abs_err, err);
+    if (!(err <= kTol * (1 + std::abs(want[i])))) r.ok = false;  // NaN fails too
+  }
+  return r;
+}
+
+}  // namespace
+
+void expect_close(const std::string& repro, const std::string& what, const std::vector<float>& got,
+                  const std::vector<float>& want) {
+  const Comparison r = compare(got, want);
+  if (r.ok) return;
+  char line[256];
+  std::snprintf(line, sizeof line, "%s %s max_abs_err=%.2g tol=%.0e", repro.c_str(), what.c_str(),
+                r.max_abs_err, kTol);
+  ADD_FAILURE() << line;
+}
+
+// OpHarness::backward zeroes the gradients first; the engine does not, and neither does this.
+void backward_accumulating(OpHarness& h) {
+  auto views = [](std::vector<std::vector<float>>& bufs, const std::vector<Shape>& shapes) {
+    std::vector<Tensor> out;
+    for (size_t i = 0; i < bufs.size(); ++i)
+      out.push_back({bufs[i].empty() ? nullptr : bufs[i].data(), shapes[i]});
+    return out;
+  };
+  std::vector<Shape> param_shapes;
+  for (const ParamSpec& p : h.inferred.params) param_shapes.push_back(p.shape);
+  auto in = views(h.inputs, h.input_shapes);
+  auto pa = views(h.params, param_shapes);
+  auto out = views(h.outputs, h.inferred.outputs);
+  auto gout = views(h.grad_outputs, h.inferred.outputs);
+  auto gin = views(h.grad_inputs, h.input_shapes);
+  auto gpa = views(h.grad_params, param_shapes);
+  h.op->backward({in, pa, out, gout, gin, gpa});
+}
+
+void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (auto& b : bufs)
+    for (float& v : b) v = dist(rng);
+}
+
+void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
+                   const std::string& repro, uint32_t seed, Wanted wanted) {
+  const bool bias = attrs.get_bool("bias");
+  OpHarness ref(variant.op, attrs, shapes);
+  OpHarness var(variant.op, attrs, shapes);
+  ASSERT_EQ(variant.supports(attrs, shapes), "") << repro;
+  var.op = variant.create(attrs);
+
+  const Inferred inferred = var.op->infer(shapes);
+  EXPECT_EQ(inferred.outputs, ref.inferred.outputs) << repro;
+  EXPECT_EQ(inferred.macs_per_sample, ref.inferred.macs_per_sample) << repro;
+  ASSERT_EQ(inferred.params.size(), ref.inferred.params.size()) << repro;
+  for (size_t i = 0; i < inferred.params.size(); ++i) {
+    EXPECT_EQ(inferred.params[i].name, ref.inferred.params[i].name);
+    EXPECT_EQ(inferred.params[i].shape, ref.inferred.params[i].shape);
+    EXPECT_EQ(inferred.params[i].fan_in, ref.inferred.params[i].fan_in);
+  }
+
+  std::mt19937 rng(seed);
+  fill(ref.inputs, rng);
+  fill(ref.params, rng);
+  fill(ref.grad_outputs, rng);
+  fill(ref.grad_inputs, rng);  // what earlier consumers already accumulated
+  fill(ref.grad_params, rng);
+  fill(var.outputs, rng);  // forward must overwrite, not add
+  var.inputs = ref.inputs;
+  var.params = ref.params;
+  var.grad_outputs = ref.grad_outputs;
+  var.grad_inputs = ref.grad_inputs;
+  var.grad_params = ref.grad_params;
+  if (!wanted.input) var.grad_inputs[0].clear();
+  if (!wanted.weight) var.grad_params[0].clear();
+  if (bias && !wanted.bias) var.grad_params[1].clear();
+
+  for (int pass = 1; pass <= 2; ++pass) {
+    const std::string p = " pass" + std::to_string(pass);
+    ref.forward();
+    var.forward();
+    expect_close(repro, "output" + p, var.outputs[0], ref.outputs[0]);
+    backward_accumulating(ref);
+    backward_accumulating(var);
+    if (wanted.input) expect_close(repro, "grad_input" + p, var.grad_inputs[0], ref.grad_inputs[0]);
+    if (wanted.weight)
+      expect_close(repro, "grad_weight" + p, var.grad_params[0], ref.grad_params[0]);
+    if (bias && wanted.bias)
+      expect_close(repro, "grad_bias" + p, var.grad_params[1], ref.grad_params[1]);
+  }
+}
+
+}  // namespace emt::test
