@@ -4,6 +4,7 @@
 
 #include "engine/compiler/program.h"
 #include "ops/registry.h"
+#include "ops/registry_onednn.h"
 
 namespace emt {
 namespace {
@@ -20,9 +21,10 @@ std::string resolve_alias(const Graph& g, std::string name) {
 
 class Compiler {
  public:
-  Compiler(std::shared_ptr<const Graph> graph, int64_t batch) : g_(*graph) {
+  Compiler(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend) : g_(*graph) {
     p_.graph = std::move(graph);
     p_.batch = batch;
+    p_.backend = backend;
   }
 
   Program run() {
@@ -151,6 +153,7 @@ class Compiler {
       throw GraphError(
           n.loc, "op '" + n.op + "' node '" + n.name + "' (inputs " + shapes + "): " + e.what());
     }
+    if (p_.backend == Backend::kOnednn) choose_variant(step, in_shapes);
     const int step_index = static_cast<int>(p_.steps.size());
     for (int v : step.inputs) p_.values[v].consumers.push_back(step_index);
     step.output = static_cast<int>(p_.values.size());
@@ -162,6 +165,22 @@ class Compiler {
     }
     step.macs_per_sample = inferred.macs_per_sample;
     p_.steps.push_back(std::move(step));
+  }
+
+  // The reference op has validated the node; a variant replaces it only where it says it can.
+  static void choose_variant(Step& step, const std::vector<Shape>& in_shapes) {
+    const OpVariant* variant = find_onednn_variant(step.node->op);
+    if (!variant) {
+      step.dispatch_note = "onednn: no variant of " + step.node->op;
+      return;
+    }
+    const std::string reason = variant->supports(step.node->attrs, in_shapes);
+    if (!reason.empty()) {
+      step.dispatch_note = "onednn: " + reason;
+      return;
+    }
+    step.op = variant->create(step.node->attrs);
+    step.impl = "onednn";
   }
 
   void check_objective() {
@@ -210,8 +229,18 @@ int64_t Program::macs_per_sample() const {
   return n;
 }
 
-Program compile(std::shared_ptr<const Graph> graph, int64_t batch) {
-  return Compiler(std::move(graph), batch).run();
+Program compile(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend) {
+  return Compiler(std::move(graph), batch, backend).run();
+}
+
+const char* backend_name(Backend backend) {
+  return backend == Backend::kOnednn ? "onednn" : "reference";
+}
+
+Backend parse_backend(const std::string& name) {
+  if (name == "reference") return Backend::kReference;
+  if (name == "onednn") return Backend::kOnednn;
+  throw std::invalid_argument("unknown backend '" + name + "' (reference or onednn)");
 }
 
 }  // namespace emt

@@ -8,17 +8,13 @@ namespace {
 
 constexpr int64_t kAlignFloats = 16;  // 64-byte alignment for every buffer
 
-int64_t aligned(int64_t n) {
-  return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
-}
+int64_t aligned(int64_t n) { return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats; }
 
 struct Interval {
   int begin, end;  // step indices, inclusive
 };
 
-bool overlaps(const Interval& a, const Interval& b) {
-  return a.begin <= b.end && b.begin <= a.end;
-}
+bool overlaps(const Interval& a, const Interval& b) { return a.begin <= b.end && b.begin <= a.end; }
 
 }  // namespace
 

@@ -115,4 +115,15 @@ std::string format_plan(const Program& program) {
   return out.str();
 }
 
+std::string format_dispatch(const Program& program) {
+  std::ostringstream out;
+  out << "dispatch (backend " << backend_name(program.backend) << ")\n";
+  for (const Step& s : program.steps) {
+    out << "  " << pad(s.node->name, 32) << pad(s.node->op, 18) << s.impl;
+    if (!s.dispatch_note.empty()) out << "  (" << s.dispatch_note << ")";
+    out << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace emt

@@ -10,5 +10,7 @@ namespace emt {
 
 std::string format_summary(const Program& program);
 std::string format_plan(const Program& program);
+// One line per step: which kernel runs it and, when the reference does, why no variant did.
+std::string format_dispatch(const Program& program);
 
 }  // namespace emt

@@ -14,6 +14,14 @@ namespace emt {
 
 enum class ValueKind { kInput, kTarget, kActivation };
 
+// Which kernels run the steps: the plain-loop reference everywhere, or oneDNN variants where
+// they support the node (the reference elsewhere, with the reason recorded).
+enum class Backend { kReference, kOnednn };
+
+const char* backend_name(Backend backend);
+// Throws std::invalid_argument naming the accepted values.
+Backend parse_backend(const std::string& name);
+
 struct ValueInfo {
   std::string name;
   Shape shape;  // with the batch axis first
@@ -34,6 +42,8 @@ struct Step {
   int output = -1;
   std::vector<int> params;  // param indices
   int64_t macs_per_sample = 0;
+  std::string impl = "reference";  // which kernel runs this step
+  std::string dispatch_note;       // why a faster variant was not chosen (empty when it was)
 };
 
 struct Program {
@@ -45,6 +55,7 @@ struct Program {
   std::vector<ParamInfo> params;
   std::map<std::string, int> outputs;      // public output name -> value index
   std::vector<std::string> removed_nodes;  // dead code: feeds neither an output nor the objective
+  Backend backend = Backend::kReference;
 
   int value(const std::string& name) const;  // throws std::out_of_range naming the value
   int64_t trainable_param_count() const;
@@ -53,6 +64,7 @@ struct Program {
 };
 
 // Validates names, order and shapes; every error is a GraphError at the node's file and line.
-Program compile(std::shared_ptr<const Graph> graph, int64_t batch);
+Program compile(std::shared_ptr<const Graph> graph, int64_t batch,
+                Backend backend = Backend::kReference);
 
 }  // namespace emt

@@ -35,9 +35,7 @@ Tensor Executor::view(std::vector<float>& arena, int index) {
   return {arena.data() + plan_.offsets[index], program_.values[index].shape};
 }
 
-Tensor Executor::value(int index) {
-  return view(arena_, index);
-}
+Tensor Executor::value(int index) { return view(arena_, index); }
 
 void Executor::forward(uint64_t seed) {
   for (size_t s = 0; s < program_.steps.size(); ++s) {
@@ -61,9 +59,7 @@ ObjectiveValue Executor::evaluate(bool with_grad) {
   return evaluate_objective(objective, bindings);
 }
 
-ObjectiveValue Executor::objective() {
-  return evaluate(false);
-}
+ObjectiveValue Executor::objective() { return evaluate(false); }
 
 ObjectiveValue Executor::backward() {
   if (mode_ != Mode::kTrain) throw std::logic_error("backward needs an executor in train mode");

@@ -13,16 +13,17 @@ namespace emt {
 class Model {
  public:
   // Parameters are initialised from init_seed; load weights afterwards to replace them.
-  Model(const GraphFile& file, uint64_t init_seed);
+  Model(const GraphFile& file, uint64_t init_seed, Backend backend = Backend::kReference);
 
   const Graph& graph() const { return *graph_; }
+  Backend backend() const { return backend_; }
   ParamStore& params() { return params_; }
   const ParamStore& params() const { return params_; }
   Executor& executor(int64_t batch, Mode mode);
-  bool has_value(const std::string& name) const;
 
  private:
   std::shared_ptr<const Graph> graph_;
+  Backend backend_;
   ParamStore params_;
   std::map<std::pair<int64_t, Mode>, std::unique_ptr<Executor>> executors_;
 };

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "ops/core/parallel.h"
+#include "ops/registry_onednn.h"
 
 namespace emt {
 namespace {
@@ -32,10 +33,9 @@ void init_threading(int threads) {
   g_thread_limit = std::make_unique<tbb::global_control>(
       tbb::global_control::max_allowed_parallelism, static_cast<size_t>(g_threads));
   set_parallel_for(tbb_parallel_for);
+  set_onednn_threads(g_threads);
 }
 
-int thread_count() {
-  return g_threads;
-}
+int thread_count() { return g_threads; }
 
 }  // namespace emt

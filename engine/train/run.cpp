@@ -85,7 +85,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   // no half-made run behind.
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
   const Dataset data = load_dataset(config, channels);
-  Model model(file, static_cast<uint64_t>(config.get_int("train.seed")));
+  Model model(file, static_cast<uint64_t>(config.get_int("train.seed")), options.backend);
   Trainer trainer(model, config, data);
   fs::create_directories(summary.dir);
 
@@ -108,7 +108,8 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
            std::to_string(trainer.steps_per_epoch()) + " steps, batch " +
            std::to_string(config.get_int("train.batch")) + ", " +
            config.get_string("train.optimizer") + " lr " + fmt("%g", config.get_float("train.lr")) +
-           ", threads " + std::to_string(thread_count()));
+           ", threads " + std::to_string(thread_count()) + ", backend " +
+           backend_name(options.backend));
 
   if (!options.resume)
     write_file_atomic(summary.dir / kHistoryFile,

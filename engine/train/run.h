@@ -11,8 +11,9 @@
 namespace emt {
 
 struct RunOptions {
-  std::filesystem::path out_dir;    // empty: runs/<graph>-<timestamp>
-  bool resume = false;              // continue from out_dir/checkpoint.safetensors
+  std::filesystem::path out_dir;  // empty: runs/<graph>-<timestamp>
+  bool resume = false;            // continue from out_dir/checkpoint.safetensors
+  Backend backend = Backend::kReference;
   std::ostream* console = nullptr;  // progress and summary; null for silence
 };
 

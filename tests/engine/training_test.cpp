@@ -510,7 +510,7 @@ TEST_F(TrainingPipeline, RunWritesTheRunDirectoryAndResumeOfAFinishedRunOnlyEval
   const GraphFile file = emt::parse_graph_file(write("tiny.toml", kTinyGraph), kSmallData);
   const fs::path out = dir_ / "run";
   std::ostringstream console;
-  const emt::RunSummary summary = emt::run_pipeline(file, {out, false, &console});
+  const emt::RunSummary summary = emt::run_pipeline(file, {.out_dir = out, .console = &console});
   EXPECT_EQ(summary.dir, out);
 
   for (const char* name : {emt::kConfigFile, emt::kLogFile, emt::kHistoryFile, emt::kMetricsFile,
@@ -557,7 +557,7 @@ TEST_F(TrainingPipeline, RunWritesTheRunDirectoryAndResumeOfAFinishedRunOnlyEval
 
   // Resuming the finished run trains nothing and scores the same weights the same way.
   const std::string log_before = read_text(out / emt::kLogFile);
-  const emt::RunSummary again = emt::run_pipeline(file, {out, true, nullptr});
+  const emt::RunSummary again = emt::run_pipeline(file, {.out_dir = out, .resume = true});
   EXPECT_EQ(read_text(out / emt::kHistoryFile), history) << "the resumed run trained";
   const std::string log_after = read_text(out / emt::kLogFile);
   ASSERT_EQ(log_after.rfind(log_before, 0), 0u) << "resume must append to the log";

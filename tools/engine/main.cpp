@@ -1,4 +1,7 @@
 // `engine`: the command-line front end. Parses arguments and dispatches; the work lives in engine/.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -29,6 +32,9 @@ options:
   --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
   --resume         continue the run in --out DIR from its last checkpoint
   --batch N        batch size used by check/plan (default 1)
+  --backend NAME   kernels: "reference" (plain loops, the ground truth) or "onednn" (oneDNN
+                   variants where an op has one, the reference elsewhere). Default: reference
+  --verbose=dispatch  print, for each op, which implementation runs and why others did not
   --threads N      worker threads (default: all cores)
   --quiet          no progress output (run)
   -h, --help       this text
@@ -39,7 +45,8 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 struct Args {
   std::string command, graph, out;
   std::vector<std::string> sets;
-  bool resume = false, quiet = false;
+  emt::Backend backend = emt::Backend::kReference;
+  bool resume = false, quiet = false, verbose_dispatch = false;
   int64_t batch = 1;
   int threads = 0;
 };
@@ -77,6 +84,15 @@ Args parse_args(int argc, char** argv) {
       a.resume = true;
     } else if (arg == "--quiet") {
       a.quiet = true;
+    } else if (arg == "--backend") {
+      const std::string name = value();
+      try {
+        a.backend = emt::parse_backend(name);
+      } catch (const std::invalid_argument& e) {
+        usage_error(e.what());
+      }
+    } else if (arg == "--verbose=dispatch") {
+      a.verbose_dispatch = true;
     } else if (arg == "--batch") {
       a.batch = parse_int(arg, value());
     } else if (arg == "--threads") {
@@ -99,20 +115,33 @@ Args parse_args(int argc, char** argv) {
 
 }  // namespace
 
+// libgomp (oneDNN's threading runtime) reads OMP_WAIT_POLICY once, when it loads: by default
+// its idle threads spin, which steals the cores from TBB work between primitives. The policy
+// can only be set before the process starts, so the engine re-executes itself once with it.
+void ensure_passive_openmp(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run with the default policy
+}
+
 int main(int argc, char** argv) {
+  ensure_passive_openmp(argv);
   const Args args = parse_args(argc, argv);
   try {
     emt::init_threading(args.threads);
     const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
     auto graph = std::make_shared<const emt::Graph>(file.graph);
+    if (args.verbose_dispatch)
+      std::cerr << emt::format_dispatch(emt::compile(graph, args.batch, args.backend));
     if (args.command == "check") {
-      std::cout << emt::format_summary(emt::compile(graph, args.batch));
+      std::cout << emt::format_summary(emt::compile(graph, args.batch, args.backend));
     } else if (args.command == "plan") {
-      std::cout << emt::format_plan(emt::compile(graph, args.batch));
+      std::cout << emt::format_plan(emt::compile(graph, args.batch, args.backend));
     } else {
       emt::RunOptions options;
       options.out_dir = args.out.empty() ? file.config.get_string("output.dir") : args.out;
       options.resume = args.resume;
+      options.backend = args.backend;
       options.console = args.quiet ? nullptr : &std::cerr;
       emt::run_pipeline(file, options);
     }
