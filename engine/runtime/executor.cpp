@@ -43,9 +43,17 @@ void Executor::forward(uint64_t seed) {
     std::vector<Tensor> inputs;
     for (int v : step.inputs) inputs.push_back(value(v));
     const Tensor output = value(step.output);
+    const auto start = Clock::now();
     step.op->forward(
         {inputs, step_params_[s], std::span<const Tensor>(&output, 1), mode_, mix(seed, s)});
+    record(s, start);
   }
+}
+
+void Executor::record(size_t slot, Clock::time_point start) {
+  if (!profile_) return;
+  if (profile_->size() < 2 * program_.steps.size()) profile_->resize(2 * program_.steps.size());
+  (*profile_)[slot] += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 ObjectiveValue Executor::evaluate(bool with_grad) {
@@ -76,9 +84,11 @@ ObjectiveValue Executor::backward() {
     }
     const Tensor output = value(step.output);
     const Tensor grad_output = view(grad_arena_, step.output);
+    const auto start = Clock::now();
     step.op->backward({inputs, step_params_[s], std::span<const Tensor>(&output, 1),
                        std::span<const Tensor>(&grad_output, 1), grad_inputs,
                        step_param_grads_[s]});
+    record(program_.steps.size() + s, start);
   }
   return result;
 }

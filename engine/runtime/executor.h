@@ -2,6 +2,7 @@
 // pass in reverse order from the objective.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ class Executor {
   Tensor value(const std::string& name) { return value(program_.value(name)); }
 
   void forward(uint64_t seed = 0);
+  // When set, forward() and backward() add each step's wall time (seconds) to
+  // (*profile)[step]: forward in the first steps().size() slots, backward in the next ones.
+  void set_profile(std::vector<double>* profile) { profile_ = profile; }
   // Objective at the current values; with gradients, seeds them and runs the backward pass,
   // accumulating parameter gradients into the store (the caller zeroes them per step).
   ObjectiveValue objective();
@@ -31,7 +35,9 @@ class Executor {
   int64_t arena_bytes() const { return static_cast<int64_t>(arena_.size() * sizeof(float)); }
 
  private:
+  using Clock = std::chrono::steady_clock;
   Tensor view(std::vector<float>& arena, int index);
+  void record(size_t slot, Clock::time_point start);
   ObjectiveValue evaluate(bool with_grad);
 
   Program program_;
@@ -41,6 +47,7 @@ class Executor {
   std::vector<float> arena_;
   std::vector<float> grad_arena_;  // training only: same offsets, no reuse
   std::vector<std::vector<Tensor>> step_params_, step_param_grads_;
+  std::vector<double>* profile_ = nullptr;
 };
 
 }  // namespace emt

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/bench/bench.h"
 #include "engine/compiler/plan_report.h"
 #include "engine/dsl/parser.h"
+#include "engine/io/atomic_file.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 
@@ -25,6 +27,9 @@ commands:
                 then score the best epoch on the held-out test split; writes a run directory
                 (config.toml, log.txt, history.csv, metrics.json, per_image.csv,
                 weights.safetensors, checkpoint.safetensors)
+  bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
+                at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
+                (run from the project root: uses tools/bench and ../shared/reference)
 
 options:
   --set KEY=VALUE  override a setting of the graph file, e.g. --set train.epochs=3
@@ -35,7 +40,12 @@ options:
   --backend NAME   kernels: "reference" (plain loops, the ground truth) or "onednn" (oneDNN
                    variants where an op has one, the reference elsewhere). Default: reference
   --verbose=dispatch  print, for each op, which implementation runs and why others did not
-  --threads N      worker threads (default: all cores)
+  --threads N      worker threads (default: all cores; bench: the thread counts 1 and 2)
+  --json FILE      bench: also write the figures as JSON
+  --profile        bench: per-op time of the training step
+  --iters N        bench: timed repetitions per figure (default 10)
+  --no-baselines   bench: skip ONNX Runtime and PyTorch
+  --ort-model F    bench: the ONNX model ORT runs (default ../shared/reference/emtnet_ref.onnx)
   --quiet          no progress output (run)
   -h, --help       this text
 
@@ -43,10 +53,11 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 )";
 
 struct Args {
-  std::string command, graph, out;
+  std::string command, graph, out, json, ort_model = "../shared/reference/emtnet_ref.onnx";
   std::vector<std::string> sets;
   emt::Backend backend = emt::Backend::kReference;
-  bool resume = false, quiet = false, verbose_dispatch = false;
+  bool resume = false, quiet = false, verbose_dispatch = false, profile = false, baselines = true;
+  int iterations = 10;
   int64_t batch = 1;
   int threads = 0;
 };
@@ -91,6 +102,16 @@ Args parse_args(int argc, char** argv) {
       } catch (const std::invalid_argument& e) {
         usage_error(e.what());
       }
+    } else if (arg == "--json") {
+      a.json = value();
+    } else if (arg == "--profile") {
+      a.profile = true;
+    } else if (arg == "--iters") {
+      a.iterations = static_cast<int>(parse_int(arg, value()));
+    } else if (arg == "--no-baselines") {
+      a.baselines = false;
+    } else if (arg == "--ort-model") {
+      a.ort_model = value();
     } else if (arg == "--verbose=dispatch") {
       a.verbose_dispatch = true;
     } else if (arg == "--batch") {
@@ -103,10 +124,10 @@ Args parse_args(int argc, char** argv) {
       positional.push_back(arg);
     }
   }
-  if (positional.empty()) usage_error("missing command (check, plan or run)");
+  if (positional.empty()) usage_error("missing command (check, plan, run or bench)");
   a.command = positional[0];
-  if (a.command != "check" && a.command != "plan" && a.command != "run")
-    usage_error("unknown command '" + a.command + "' (check, plan or run)");
+  if (a.command != "check" && a.command != "plan" && a.command != "run" && a.command != "bench")
+    usage_error("unknown command '" + a.command + "' (check, plan, run or bench)");
   if (positional.size() != 2) usage_error(a.command + " takes exactly one graph file");
   a.graph = positional[1];
   if (a.resume && a.out.empty()) usage_error("--resume needs --out DIR naming the run to continue");
@@ -114,6 +135,34 @@ Args parse_args(int argc, char** argv) {
 }
 
 }  // namespace
+
+int run_bench_command(const Args& args) {
+  // The paper's input size unless the command line says otherwise.
+  std::vector<std::string> sets = {"data.input_size=224"};
+  sets.insert(sets.end(), args.sets.begin(), args.sets.end());
+  const emt::GraphFile file = emt::parse_graph_file(args.graph, sets);
+  emt::BenchOptions options;
+  if (args.threads > 0) options.threads = {args.threads};
+  options.iterations = args.iterations;
+  options.backend = args.backend;
+  options.baselines = args.baselines;
+  options.profile = args.profile;
+  options.source_dir = std::filesystem::current_path();
+  options.ort_model = args.ort_model;
+  // tools/setup.sh installs onnxruntime-node next to the build: <build>/ort.
+  const auto build_dir =
+      std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path();
+  setenv("EMT_ORT_DIR", (build_dir / "ort").c_str(), 0);
+  setenv("EMT_BENCH_SIZE", std::to_string(file.config.get_int("data.input_size")).c_str(), 1);
+  const auto results = emt::run_bench(file, options, std::cout);
+  if (!args.json.empty()) {
+    nlohmann::json j;
+    for (const auto& [threads, figures] : results)
+      for (const auto& [key, value] : figures) j["threads_" + std::to_string(threads)][key] = value;
+    emt::write_file_atomic(args.json, j.dump(2) + "\n");
+  }
+  return 0;
+}
 
 // libgomp (oneDNN's threading runtime) reads OMP_WAIT_POLICY once, when it loads: by default
 // its idle threads spin, which steals the cores from TBB work between primitives. The policy
@@ -129,6 +178,7 @@ int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
   try {
     emt::init_threading(args.threads);
+    if (args.command == "bench") return run_bench_command(args);
     const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
     auto graph = std::make_shared<const emt::Graph>(file.graph);
     if (args.verbose_dispatch)
