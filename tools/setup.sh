@@ -26,6 +26,29 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# ONNX Runtime for Node.js, which the ONNX export test compares our exports with: a pinned
+# onnxruntime-node in <build>/ort (outside git). Its post-install script would download CUDA
+# libraries; the CPU libraries ship in the package, so that step is skipped. When npm is missing
+# or cannot reach the registry, set-up goes on and the test skips, saying why.
+ort_version=1.30.0
+ort_dir="$build/ort"
+ort_installed() {
+  [[ "$(node -p "require('$ort_dir/node_modules/onnxruntime-node/package.json').version" \
+        2>/dev/null)" == "$ort_version" ]]
+}
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: node/npm not found: the ONNX Runtime comparison of the export test will skip"
+elif ! ort_installed; then
+  echo "setup: installing onnxruntime-node@$ort_version into $ort_dir"
+  mkdir -p "$ort_dir"
+  if ! ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --prefix "$ort_dir" --no-audit --no-fund \
+         --loglevel=error --fetch-retries=1 --fetch-timeout=60000 \
+         "onnxruntime-node@$ort_version" >"$ort_dir/npm-install.log" 2>&1 || ! ort_installed; then
+    echo "setup: could not install onnxruntime-node (see $ort_dir/npm-install.log):" \
+         "the ONNX Runtime comparison of the export test will skip"
+  fi
+fi
+
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2
 

@@ -14,6 +14,7 @@
 
 #include "engine/bench/peak.h"
 #include "engine/io/atomic_file.h"
+#include "engine/onnx/export.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/optimizer.h"
@@ -169,6 +170,13 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
       fs::temp_directory_path() / ("emt_bench_layers_" + std::to_string(getpid()) + ".json");
   write_file_atomic(layers, program_json(compile(graph, kThroughputBatch)));
 
+  // ORT runs our own export of the same graph (random weights) unless told otherwise.
+  fs::path ort_model = options.ort_model;
+  if (options.baselines && ort_model.empty()) {
+    ort_model = fs::temp_directory_path() / ("emt_bench_" + std::to_string(getpid()) + ".onnx");
+    export_onnx(Model(file, 1), ort_model);
+  }
+
   std::map<int, BenchFigures> results;
   bool first = true;
   for (int threads : options.threads) {
@@ -253,6 +261,7 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
     first = false;
   }
   fs::remove(layers);
+  if (ort_model != options.ort_model) fs::remove(ort_model);
   return results;
 }
 

@@ -17,10 +17,10 @@ struct BenchOptions {
   std::vector<int> threads = {1, 2};
   int iterations = 10;  // timed repetitions per figure (after 2 warm-up runs); medians reported
   Backend backend = Backend::kOnednn;
-  bool baselines = true;  // run ONNX Runtime and PyTorch too
-  bool profile = false;   // print the per-op time of the batch-16 training step
+  bool baselines = true;             // run ONNX Runtime and PyTorch too
+  bool profile = false;              // print the per-op time of the batch-16 training step
   std::filesystem::path source_dir;  // where tools/bench and ../shared live
-  std::filesystem::path ort_model;   // the ONNX model ORT runs (same architecture)
+  std::filesystem::path ort_model;   // the ONNX model ORT runs; empty: our own export of the graph
 };
 
 // Figures for one thread count; keys as in `engine bench --json`: infer_b1_ms,

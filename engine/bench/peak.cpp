@@ -25,7 +25,7 @@ typedef float Vec4 __attribute__((vector_size(16)));
     const Vec b = Vec{} + 1e-7f;                                                           \
     for (int c = 0; c < kChains; ++c) acc[c] = Vec{} + float(c);                           \
     for (long i = 0; i < iterations; ++i) {                                                \
-      _Pragma("GCC unroll 16") for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * a + b; \
+      _Pragma("GCC unroll 16") for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * a + b;  \
     }                                                                                      \
     float sum = 0;                                                                         \
     for (int c = 0; c < kChains; ++c) sum += acc[c][0];                                    \

@@ -1,6 +1,7 @@
 // `engine`: the command-line front end. Parses arguments and dispatches; the work lives in engine/.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "engine/compiler/plan_report.h"
 #include "engine/dsl/parser.h"
 #include "engine/io/atomic_file.h"
+#include "engine/onnx/export.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 
@@ -27,6 +29,9 @@ commands:
                 then score the best epoch on the held-out test split; writes a run directory
                 (config.toml, log.txt, history.csv, metrics.json, per_image.csv,
                 weights.safetensors, checkpoint.safetensors)
+  export-onnx GRAPH --weights W -o model.onnx
+                write an ONNX model (opset 13, dynamic batch, inference semantics) that passes
+                the ONNX checker; inputs and outputs named as in the graph
   bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
                 at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
                 (run from the project root: uses tools/bench and ../shared/reference)
@@ -45,7 +50,11 @@ options:
   --profile        bench: per-op time of the training step
   --iters N        bench: timed repetitions per figure (default 10)
   --no-baselines   bench: skip ONNX Runtime and PyTorch
-  --ort-model F    bench: the ONNX model ORT runs (default ../shared/reference/emtnet_ref.onnx)
+  --ort-model F    bench: the ONNX model ORT runs (default: this engine's export of GRAPH, e.g.
+                   ../shared/reference/emtnet_ref.onnx for the independently built model)
+  --weights W      export-onnx: the trained weights (a run's weights.safetensors)
+  -o FILE          export-onnx: the ONNX file to write (written atomically)
+  --logits         export-onnx: also output cls_logit / seg_logit (before the sigmoid)
   --quiet          no progress output (run)
   -h, --help       this text
 
@@ -53,7 +62,8 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 )";
 
 struct Args {
-  std::string command, graph, out, json, ort_model = "../shared/reference/emtnet_ref.onnx";
+  std::string command, graph, out, json, ort_model, weights;
+  bool logits = false;
   std::vector<std::string> sets;
   emt::Backend backend = emt::Backend::kReference;
   bool resume = false, quiet = false, verbose_dispatch = false, profile = false, baselines = true;
@@ -108,6 +118,12 @@ Args parse_args(int argc, char** argv) {
       a.profile = true;
     } else if (arg == "--iters") {
       a.iterations = static_cast<int>(parse_int(arg, value()));
+    } else if (arg == "--weights") {
+      a.weights = value();
+    } else if (arg == "-o") {
+      a.out = value();
+    } else if (arg == "--logits") {
+      a.logits = true;
     } else if (arg == "--no-baselines") {
       a.baselines = false;
     } else if (arg == "--ort-model") {
@@ -124,10 +140,13 @@ Args parse_args(int argc, char** argv) {
       positional.push_back(arg);
     }
   }
-  if (positional.empty()) usage_error("missing command (check, plan, run or bench)");
+  if (positional.empty()) usage_error("missing command (check, plan, run, bench or export-onnx)");
   a.command = positional[0];
-  if (a.command != "check" && a.command != "plan" && a.command != "run" && a.command != "bench")
-    usage_error("unknown command '" + a.command + "' (check, plan, run or bench)");
+  const std::vector<std::string> commands = {"check", "plan", "run", "bench", "export-onnx"};
+  if (std::find(commands.begin(), commands.end(), a.command) == commands.end())
+    usage_error("unknown command '" + a.command + "' (check, plan, run, bench or export-onnx)");
+  if (a.command == "export-onnx" && (a.weights.empty() || a.out.empty()))
+    usage_error("export-onnx needs --weights W and -o FILE");
   if (positional.size() != 2) usage_error(a.command + " takes exactly one graph file");
   a.graph = positional[1];
   if (a.resume && a.out.empty()) usage_error("--resume needs --out DIR naming the run to continue");
@@ -185,6 +204,11 @@ int main(int argc, char** argv) {
       std::cerr << emt::format_dispatch(emt::compile(graph, args.batch, args.backend));
     if (args.command == "check") {
       std::cout << emt::format_summary(emt::compile(graph, args.batch, args.backend));
+    } else if (args.command == "export-onnx") {
+      emt::Model model(file, 1);
+      model.params().load_tensors(emt::read_safetensors(args.weights), args.weights);
+      emt::export_onnx(model, args.out, {args.logits, &file.config});
+      std::cerr << "wrote " << args.out << "\n";
     } else if (args.command == "plan") {
       std::cout << emt::format_plan(emt::compile(graph, args.batch, args.backend));
     } else {
