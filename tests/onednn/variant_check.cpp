@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 
 #include "tests/ops/op_test_util.h"
 
@@ -75,12 +76,22 @@ void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng) {
 }
 
 void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
-                   const std::string& repro, uint32_t seed, Wanted wanted) {
-  const bool bias = attrs.get_bool("bias");
+                   const std::string& repro, uint32_t seed, const CheckOptions& options) {
   OpHarness ref(variant.op, attrs, shapes);
   OpHarness var(variant.op, attrs, shapes);
   ASSERT_EQ(variant.supports(attrs, shapes), "") << repro;
-  var.op = variant.create(attrs);
+  // Hands a borrowed op back to its owner on every way out, the ASSERTs' early returns included.
+  struct Lent {
+    OpHarness& h;
+    bool borrowed;
+    ~Lent() {
+      if (borrowed) static_cast<void>(h.op.release());
+    }
+  } lent{var, options.op != nullptr};
+  if (options.op)
+    var.op.reset(options.op);
+  else
+    var.op = variant.create(attrs);
 
   const Inferred inferred = var.op->infer(shapes);
   EXPECT_EQ(inferred.outputs, ref.inferred.outputs) << repro;
@@ -92,9 +103,15 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
     EXPECT_EQ(inferred.params[i].fan_in, ref.inferred.params[i].fan_in);
   }
 
+  const Wanted& wanted = options.wanted;
+  auto input_wanted = [&](size_t i) { return i == 0 ? wanted.input : wanted.other_inputs; };
+  auto param_wanted = [&](size_t i) {
+    return i == 0 ? wanted.weight : i == 1 ? wanted.bias : true;
+  };
+
   std::mt19937 rng(seed);
-  fill(ref.inputs, rng);
-  fill(ref.params, rng);
+  ref.randomize(rng);  // U(-1, 1), but running variances stay positive
+  if (options.shape_inputs) options.shape_inputs(ref.inputs, rng);
   fill(ref.grad_outputs, rng);
   fill(ref.grad_inputs, rng);  // what earlier consumers already accumulated
   fill(ref.grad_params, rng);
@@ -104,23 +121,40 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
   var.grad_outputs = ref.grad_outputs;
   var.grad_inputs = ref.grad_inputs;
   var.grad_params = ref.grad_params;
-  if (!wanted.input) var.grad_inputs[0].clear();
-  if (!wanted.weight) var.grad_params[0].clear();
-  if (bias && !wanted.bias) var.grad_params[1].clear();
+  for (size_t i = 0; i < var.grad_inputs.size(); ++i)
+    if (!input_wanted(i)) var.grad_inputs[i].clear();
+  for (size_t i = 0; i < var.grad_params.size(); ++i)
+    if (!param_wanted(i)) var.grad_params[i].clear();
 
-  for (int pass = 1; pass <= 2; ++pass) {
-    const std::string p = " pass" + std::to_string(pass);
-    ref.forward();
-    var.forward();
-    expect_close(repro, "output" + p, var.outputs[0], ref.outputs[0]);
+  auto index = [](const char* what, size_t i) {
+    return i == 0 ? std::string(what) : what + std::to_string(i);
+  };
+  int pass = 0;
+  for (const Pass& step : options.passes) {
+    const std::string p = std::string(step.mode == Mode::kTrain ? " train" : " eval") + " pass" +
+                          std::to_string(++pass);
+    ref.forward(step.mode);
+    var.forward(step.mode);
+    for (size_t o = 0; o < ref.outputs.size(); ++o)
+      expect_close(repro, index("output", o) + p, var.outputs[o], ref.outputs[o]);
+    for (size_t i = 0; i < ref.params.size(); ++i)
+      expect_close(repro, ref.inferred.params[i].name + p, var.params[i], ref.params[i]);
+    if (!step.backward) continue;
     backward_accumulating(ref);
     backward_accumulating(var);
-    if (wanted.input) expect_close(repro, "grad_input" + p, var.grad_inputs[0], ref.grad_inputs[0]);
-    if (wanted.weight)
-      expect_close(repro, "grad_weight" + p, var.grad_params[0], ref.grad_params[0]);
-    if (bias && wanted.bias)
-      expect_close(repro, "grad_bias" + p, var.grad_params[1], ref.grad_params[1]);
+    for (size_t i = 0; i < ref.grad_inputs.size(); ++i)
+      if (input_wanted(i))
+        expect_close(repro, index("grad_input", i) + p, var.grad_inputs[i], ref.grad_inputs[i]);
+    for (size_t i = 0; i < ref.grad_params.size(); ++i)
+      if (param_wanted(i))
+        expect_close(repro, "grad_" + ref.inferred.params[i].name + p, var.grad_params[i],
+                     ref.grad_params[i]);
   }
+}
+
+void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
+                   const std::string& repro, uint32_t seed, Wanted wanted) {
+  check_variant(variant, attrs, shapes, repro, seed, CheckOptions{.wanted = wanted});
 }
 
 }  // namespace emt::test

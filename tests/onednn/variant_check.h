@@ -1,8 +1,10 @@
 // Checks a backend variant against the reference kernel of its op on one case: same inference,
-// same outputs, and gradients that accumulate into the engine's buffers as the reference's do.
+// same outputs and state, and gradients that accumulate into the engine's buffers as the
+// reference's do.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,8 +15,30 @@
 namespace emt::test {
 
 // Which gradients the variant is asked for; a skipped one is a null tensor it must not touch.
+// The names are a convolution's: weight and bias are params 0 and 1 whatever the op calls them
+// (batch_norm's gamma and beta). Gradients of further params are always passed, and must come
+// back untouched when the reference leaves them so (batch_norm's running statistics).
 struct Wanted {
   bool input = true, weight = true, bias = true;
+  bool other_inputs = true;  // grad_inputs[1..]: add's second operand
+};
+
+// One forward of both ops, compared, then optionally one accumulating backward, compared.
+struct Pass {
+  Mode mode = Mode::kTrain;
+  bool backward = true;
+};
+
+struct CheckOptions {
+  Wanted wanted = {};
+  std::vector<Pass> passes = {{}, {}};
+  // Rewrites the random inputs before the first pass, for values U(-1, 1) never reaches:
+  // relu6's kink at 6, sigmoid's saturation, batch statistics with |mean| >> std.
+  std::function<void(std::vector<std::vector<float>>& inputs, std::mt19937& rng)> shape_inputs =
+      nullptr;
+  // Runs this instance of the variant (still owned by the caller) instead of a fresh one: an op
+  // that sees several input shapes must keep their primitives apart.
+  Op* op = nullptr;
 };
 
 // Adds a failure with a one-line repro ("<repro> <what> max_abs_err=.. tol=..") unless every
@@ -28,9 +52,14 @@ void backward_accumulating(OpHarness& h);
 // Every value of every buffer from U(-1, 1).
 void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng);
 
-// Runs the reference and the variant on the same data, twice: the second pass reuses the
-// variant's cached primitives, must overwrite the outputs and add to the gradients once more.
-// `repro` is the one-line description printed with each failure.
+// Runs the reference and the variant on the same data, pass after pass: the later passes reuse
+// the variant's cached primitives, must overwrite the outputs and add to the gradients once more.
+// After every forward all outputs and params (running statistics) are compared, after every
+// backward the wanted gradients and the untouched ones. `repro` is the one-line description
+// printed with each failure.
+void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
+                   const std::string& repro, uint32_t seed, const CheckOptions& options);
+// Two train passes, each with a backward.
 void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
                    const std::string& repro, uint32_t seed, Wanted wanted = {});
 
