@@ -2,16 +2,90 @@
 
 #include <tbb/parallel_for.h>
 
+#include <filesystem>
+
+#include "engine/data/group_split.h"
+#include "engine/data/near_duplicates.h"
 #include "engine/data/phantom.h"
 
 namespace emt {
+namespace {
+
+Dataset load_files(const Config& config, int channels) {
+  namespace fs = std::filesystem;
+  const fs::path source = config.get_string("data.source");
+  ReadOptions opts;
+  opts.include_normal = config.get_bool("data.include_normal");
+  opts.strict = config.get_bool("data.strict");
+  ReadReport report;
+  std::vector<RawSample> raw;
+  std::vector<std::string> manifest_groups;
+  std::string kind;
+  try {
+    if (!fs::exists(source)) {
+      throw std::runtime_error("no such file or folder");
+    } else if (fs::is_directory(source)) {
+      kind = "BUSI folder";
+      raw = read_busi_folder(source, opts, report);
+    } else if (source.extension() == ".csv") {
+      kind = "manifest";
+      for (LabeledImage& l : read_csv_manifest(source, opts, report)) {
+        raw.push_back(std::move(l.sample));
+        manifest_groups.push_back(std::move(l.group));
+      }
+    } else {
+      throw std::runtime_error("not \"phantom\", a folder or a .csv manifest");
+    }
+  } catch (const std::runtime_error& e) {
+    throw GraphError(config.where("data.source"),
+                     "data.source = \"" + source.string() + "\": " + e.what());
+  }
+  if (raw.empty()) {
+    throw GraphError(config.where("data.source"),
+                     "data.source = \"" + source.string() + "\": no usable images");
+  }
+
+  std::vector<cv::Mat> images;
+  for (const RawSample& r : raw) images.push_back(r.image);
+  NearDuplicateOptions dedup;
+  dedup.threshold = config.get_float("data.dedup_threshold");
+  const NearDuplicateGroups dup = find_near_duplicates(images, dedup);
+  images.clear();
+  const std::vector<int> groups =
+      manifest_groups.empty() ? dup.group : combine_groups(group_ids(manifest_groups), dup.group);
+
+  const int size = static_cast<int>(config.get_int("data.input_size"));
+  const Normalization norm{static_cast<float>(config.get_float("data.norm_mean")),
+                           static_cast<float>(config.get_float("data.norm_std"))};
+  const auto seed = static_cast<uint64_t>(config.get_int("data.seed"));
+  Dataset data;
+  data.samples.resize(raw.size());
+  tbb::parallel_for(size_t{0}, raw.size(), [&](size_t i) {
+    data.samples[i] = preprocess(raw[i], size, channels, norm);
+    raw[i] = RawSample{};
+  });
+  std::vector<int> labels;
+  int malignant = 0;
+  for (const Sample& s : data.samples) {
+    labels.push_back(s.label);
+    malignant += s.label;
+  }
+  data.split = grouped_stratified_split(labels, groups, config.get_float("data.train_fraction"),
+                                        config.get_float("data.val_fraction"), seed);
+  data.skipped = std::move(report.issues);
+  data.description =
+      kind + " " + source.string() + ": " + std::to_string(data.samples.size()) + " images (" +
+      std::to_string(malignant) + " malignant), " + std::to_string(data.skipped.size()) +
+      " skipped, " + std::to_string(dup.merged_count) + " near-duplicate groups, seed " +
+      std::to_string(seed) + ", " + std::to_string(size) + "x" + std::to_string(size);
+  return data;
+}
+
+}  // namespace
 
 Dataset load_dataset(const Config& config, int channels) {
   const std::string& source = config.get_string("data.source");
-  if (source != "phantom")
-    throw GraphError(config.where("data.source"),
-                     "data.source = \"" + source +
-                         "\": only the synthetic \"phantom\" source is supported in this version");
+  if (source != "phantom") return load_files(config, channels);
   PhantomConfig phantom;
   phantom.count = static_cast<int>(config.get_int("data.count"));
   phantom.seed = static_cast<uint64_t>(config.get_int("data.seed"));

@@ -30,7 +30,13 @@ const SourceLoc kCommandLine{"<command line --set>", 0, 0};
 
 const std::vector<ConfigKeySpec>& config_schema() {
   static const std::vector<ConfigKeySpec> schema = {
-      {"data.source", s("phantom"), "\"phantom\" (generated), or a dataset path"},
+      {"data.source", s("phantom"),
+       "\"phantom\" (generated), a BUSI-layout folder, or a CSV manifest "
+       "(image,label,mask[,group])"},
+      {"data.include_normal", AttrValue{false}, "BUSI / manifest: keep normal images, as benign"},
+      {"data.strict", AttrValue{false}, "stop at the first bad image instead of skipping it"},
+      {"data.dedup_threshold", f(0.95),
+       "images whose 48x48 signatures correlate above this share a split group"},
       {"data.count", i(2000), "phantom images generated"},
       {"data.seed", i(42), "phantom generation and split seed"},
       {"data.input_size", i(64), "network input side in pixels (square)"},

@@ -97,6 +97,8 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
            std::to_string(data.split.train.size()) + " / val " +
            std::to_string(data.split.val.size()) + " / test " +
            std::to_string(data.split.test.size()));
+  for (const ReadIssue& issue : data.skipped)
+    log.line("skipped " + issue.path + ": " + issue.reason);
 
   if (options.resume) {
     trainer.state() = load_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),

@@ -39,6 +39,8 @@ commands:
 options:
   --set KEY=VALUE  override a setting of the graph file, e.g. --set train.epochs=3
                    (repeatable; keys: data.*, train.*, eval.*, output.*, objective.*)
+  --data PATH      the dataset: a BUSI-layout folder or a CSV manifest (image,label,mask[,group]);
+                   same as --set data.source=PATH (default: the generated phantom)
   --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
   --resume         continue the run in --out DIR from its last checkpoint
   --batch N        batch size used by check/plan (default 1)
@@ -99,6 +101,8 @@ Args parse_args(int argc, char** argv) {
       std::exit(0);
     } else if (arg == "--set") {
       a.sets.push_back(value());
+    } else if (arg == "--data") {
+      a.sets.push_back(std::string("data.source=") + value());
     } else if (arg == "--out") {
       a.out = value();
     } else if (arg == "--resume") {
