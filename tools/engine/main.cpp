@@ -12,6 +12,7 @@
 #include "engine/bench/bench.h"
 #include "engine/compiler/plan_report.h"
 #include "engine/dsl/parser.h"
+#include "engine/eval/eval_command.h"
 #include "engine/io/atomic_file.h"
 #include "engine/onnx/export.h"
 #include "engine/runtime/threading.h"
@@ -32,6 +33,11 @@ commands:
   export-onnx GRAPH --weights W -o model.onnx
                 write an ONNX model (opset 13, dynamic batch, inference semantics) that passes
                 the ONNX checker; inputs and outputs named as in the graph
+  eval GRAPH --weights W --out DIR [--data D] [--threshold T] [--target-sensitivity S]
+                score trained weights on a dataset (every image unless --split says which part
+                of the seeded split); writes metrics.json (acc, sen, spe, auc, dsc, iou with
+                95% bootstrap intervals), per_image.csv, roc.png and overlays/ (best and worst 4
+                by Dice). Input size, normalisation and threshold come from the weights
   bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
                 at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
                 (run from the project root: uses tools/bench and ../shared/reference)
@@ -45,7 +51,7 @@ options:
   --resume         continue the run in --out DIR from its last checkpoint
   --batch N        batch size used by check/plan (default 1)
   --backend NAME   kernels: "reference" (plain loops, the ground truth) or "onednn" (oneDNN
-                   variants where an op has one, the reference elsewhere). Default: reference
+                   variants where an op has one, the reference elsewhere). Default: onednn
   --verbose=dispatch  print, for each op, which implementation runs and why others did not
   --threads N      worker threads (default: all cores; bench: the thread counts 1 and 2)
   --json FILE      bench: also write the figures as JSON
@@ -55,9 +61,15 @@ options:
   --ort-model F    bench: the ONNX model ORT runs (default: this engine's export of GRAPH, e.g.
                    ../shared/reference/emtnet_ref.onnx for the independently built model)
   --weights W      export-onnx: the trained weights (a run's weights.safetensors)
+  --threshold T    eval: malignant iff probability >= T (default: the weights' threshold)
+  --target-sensitivity S
+                   eval: choose the threshold reaching sensitivity S on the val split and
+                   report the test split at it (and at the default threshold)
+  --split NAME     eval: all (default), train, val or test
+  --bootstrap N    eval: bootstrap resamples for the 95% intervals (default 2000)
   -o FILE          export-onnx: the ONNX file to write (written atomically)
   --logits         export-onnx: also output cls_logit / seg_logit (before the sigmoid)
-  --quiet          no progress output (run)
+  --quiet          no progress output (run, eval)
   -h, --help       this text
 
 exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
@@ -66,8 +78,11 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 struct Args {
   std::string command, graph, out, json, ort_model, weights;
   bool logits = false;
+  std::optional<double> threshold, target_sensitivity;
+  std::string split = "all";
+  int bootstrap = 2000;
   std::vector<std::string> sets;
-  emt::Backend backend = emt::Backend::kReference;
+  emt::Backend backend = emt::Backend::kOnednn;
   bool resume = false, quiet = false, verbose_dispatch = false, profile = false, baselines = true;
   int iterations = 10;
   int64_t batch = 1;
@@ -84,6 +99,17 @@ int64_t parse_int(const std::string& flag, const char* text) {
   const long long v = std::strtoll(text, &end, 10);
   if (!*text || *end || v <= 0)
     usage_error(flag + " expects a positive integer, got '" + text + "'");
+  return v;
+}
+
+// A number in [lo, hi]; lo itself is excluded when open_lo.
+double parse_fraction(const std::string& flag, const char* text, double lo, double hi,
+                      bool open_lo) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (!*text || *end || !(v <= hi) || v < lo || (open_lo && v == lo))
+    usage_error(flag + " expects a number in " + (open_lo ? "(" : "[") + std::to_string(lo) + ", " +
+                std::to_string(hi) + "], got '" + text + "'");
   return v;
 }
 
@@ -124,6 +150,16 @@ Args parse_args(int argc, char** argv) {
       a.iterations = static_cast<int>(parse_int(arg, value()));
     } else if (arg == "--weights") {
       a.weights = value();
+    } else if (arg == "--threshold") {
+      a.threshold = parse_fraction(arg, value(), 0.0, 1.0, false);
+    } else if (arg == "--target-sensitivity") {
+      a.target_sensitivity = parse_fraction(arg, value(), 0.0, 1.0, true);
+    } else if (arg == "--split") {
+      a.split = value();
+      if (a.split != "all" && a.split != "train" && a.split != "val" && a.split != "test")
+        usage_error("--split expects all, train, val or test, got '" + a.split + "'");
+    } else if (arg == "--bootstrap") {
+      a.bootstrap = static_cast<int>(parse_int(arg, value()));
     } else if (arg == "-o") {
       a.out = value();
     } else if (arg == "--logits") {
@@ -144,13 +180,23 @@ Args parse_args(int argc, char** argv) {
       positional.push_back(arg);
     }
   }
-  if (positional.empty()) usage_error("missing command (check, plan, run, bench or export-onnx)");
+  if (positional.empty())
+    usage_error("missing command (check, plan, run, eval, bench or export-onnx)");
   a.command = positional[0];
-  const std::vector<std::string> commands = {"check", "plan", "run", "bench", "export-onnx"};
+  const std::vector<std::string> commands = {"check", "plan",  "run",
+                                             "eval",  "bench", "export-onnx"};
   if (std::find(commands.begin(), commands.end(), a.command) == commands.end())
-    usage_error("unknown command '" + a.command + "' (check, plan, run, bench or export-onnx)");
+    usage_error("unknown command '" + a.command +
+                "' (check, plan, run, eval, bench or export-onnx)");
   if (a.command == "export-onnx" && (a.weights.empty() || a.out.empty()))
     usage_error("export-onnx needs --weights W and -o FILE");
+  if (a.command == "eval" && (a.weights.empty() || a.out.empty()))
+    usage_error("eval needs --weights W and --out DIR");
+  if (a.target_sensitivity && a.split != "all" && a.split != "test")
+    usage_error(
+        "--target-sensitivity chooses the threshold on val and reports test; it cannot "
+        "be combined with --split " +
+        a.split);
   if (positional.size() != 2) usage_error(a.command + " takes exactly one graph file");
   a.graph = positional[1];
   if (a.resume && a.out.empty()) usage_error("--resume needs --out DIR naming the run to continue");
@@ -158,6 +204,25 @@ Args parse_args(int argc, char** argv) {
 }
 
 }  // namespace
+
+int run_eval_command(const Args& args) {
+  // The graph is built at the input size the weights were trained at (run_eval refuses a
+  // --set data.input_size that contradicts it) and their normalisation.
+  std::vector<std::string> sets = emt::weights_settings(args.weights);
+  sets.insert(sets.end(), args.sets.begin(), args.sets.end());
+  const emt::GraphFile file = emt::parse_graph_file(args.graph, sets);
+  emt::EvalCommandOptions options;
+  options.weights = args.weights;
+  options.out_dir = args.out;
+  options.threshold = args.threshold;
+  options.target_sensitivity = args.target_sensitivity;
+  options.split = args.split;
+  options.backend = args.backend;
+  options.bootstrap_resamples = args.bootstrap;
+  options.console = args.quiet ? nullptr : &std::cerr;
+  emt::run_eval(file, options);
+  return 0;
+}
 
 int run_bench_command(const Args& args) {
   // The paper's input size unless the command line says otherwise.
@@ -202,6 +267,7 @@ int main(int argc, char** argv) {
   try {
     emt::init_threading(args.threads);
     if (args.command == "bench") return run_bench_command(args);
+    if (args.command == "eval") return run_eval_command(args);
     const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
     auto graph = std::make_shared<const emt::Graph>(file.graph);
     if (args.verbose_dispatch)

@@ -1,0 +1,341 @@
+#include "engine/eval/eval_command.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/data/batch.h"
+#include "engine/data/dataset.h"
+#include "engine/eval/plots.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "engine/runtime/model.h"
+#include "engine/train/run.h"
+
+namespace emt {
+namespace {
+
+namespace fs = std::filesystem;
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+// A metadata value of the weights file parsed as a number, or nullopt when absent.
+std::optional<double> metadata_number(const SafetensorsFile& file, const fs::path& path,
+                                      const std::string& key) {
+  const auto it = file.metadata.find(key);
+  if (it == file.metadata.end()) return std::nullopt;
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::runtime_error(path.string() + ": metadata " + key + " = '" + it->second +
+                           "' is not a number");
+}
+
+void log(std::ostream* console, const std::string& line) {
+  if (console) *console << line << "\n" << std::flush;
+}
+
+nlohmann::json classification_json(const ClassificationMetrics& m, size_t n) {
+  return {{"n", n},
+          {"threshold", m.threshold},
+          {"acc", number(m.acc)},
+          {"sen", number(m.sen)},
+          {"spe", number(m.spe)},
+          {"auc", number(m.auc)},
+          {"confusion", {{"tp", m.tp}, {"tn", m.tn}, {"fp", m.fp}, {"fn", m.fn}}}};
+}
+
+void add_intervals(nlohmann::json& metrics, const BootstrapResult& ci, bool has_cls, bool has_seg) {
+  const std::pair<const char*, const MetricInterval*> all[] = {{"acc", &ci.acc}, {"sen", &ci.sen},
+                                                               {"spe", &ci.spe}, {"auc", &ci.auc},
+                                                               {"dsc", &ci.dsc}, {"iou", &ci.iou}};
+  nlohmann::json intervals = nlohmann::json::object(), undefined = nlohmann::json::object();
+  for (const auto& [name, interval] : all) {
+    const bool seg = name == std::string("dsc") || name == std::string("iou");
+    if (seg ? !has_seg : !has_cls) continue;
+    intervals[name] = {number(interval->lo), number(interval->hi)};
+    undefined[name] = interval->undefined;
+  }
+  metrics["ci95"] = intervals;
+  metrics["bootstrap"] = {{"method", "percentile"},
+                          {"resamples", ci.resamples},
+                          {"confidence", ci.confidence},
+                          {"seed", ci.seed},
+                          {"undefined_resamples", undefined}};
+}
+
+// per_image.csv as report_csv writes it, with the split each image belongs to appended.
+std::string per_image_csv(const EvalReport& report, const std::vector<std::string>& splits) {
+  std::istringstream in(report_csv(report));
+  std::string out, line;
+  for (size_t row = 0; std::getline(in, line); ++row)
+    out += line + "," + (row == 0 ? std::string("split") : splits.at(row - 1)) + "\n";
+  return out;
+}
+
+// The predicted mask probabilities of samples[indices] (one forward pass).
+std::vector<std::vector<float>> predict_masks(Model& model, const std::vector<Sample>& samples,
+                                              const std::vector<int>& indices) {
+  Executor& exec = model.executor(static_cast<int64_t>(indices.size()), Mode::kEval);
+  std::vector<const Sample*> batch;
+  for (const int i : indices) batch.push_back(&samples[static_cast<size_t>(i)]);
+  load_batch(exec, batch);
+  exec.forward();
+  const Tensor seg = exec.value(exec.program().outputs.at(kMaskOutput));
+  const auto per = static_cast<size_t>(seg.numel() / seg.dim(0));
+  std::vector<std::vector<float>> masks;
+  for (size_t k = 0; k < indices.size(); ++k)
+    masks.emplace_back(seg.data + k * per, seg.data + (k + 1) * per);
+  return masks;
+}
+
+std::string file_safe(const std::string& id) {
+  std::string s = id;
+  for (char& c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '_';
+  return s;
+}
+
+// overlays/best_<rank>_<id>.png and worst_<rank>_<id>.png; files of an earlier evaluation in the
+// same folder are removed first so the folder shows only this one.
+std::vector<fs::path> write_overlays(Model& model, const std::vector<Sample>& samples,
+                                     const std::vector<int>& indices, const EvalReport& report,
+                                     const Normalization& norm, int count, const fs::path& dir) {
+  fs::create_directories(dir);
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.path().extension() == ".png" &&
+        (name.rfind("best_", 0) == 0 || name.rfind("worst_", 0) == 0))
+      fs::remove(e.path());
+  }
+  std::vector<size_t> order(report.images.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return report.images[a].mask.dice > report.images[b].mask.dice;
+  });
+  const size_t best = std::min(order.size(), static_cast<size_t>(std::max(count, 0)));
+  const size_t worst = std::min(order.size() - best, best);
+  std::vector<std::pair<std::string, size_t>> picks;  // (file prefix, position in report)
+  for (size_t k = 0; k < best; ++k) picks.emplace_back("best_" + std::to_string(k + 1), order[k]);
+  for (size_t k = 0; k < worst; ++k)
+    picks.emplace_back("worst_" + std::to_string(k + 1), order[order.size() - 1 - k]);
+  if (picks.empty()) return {};
+
+  std::vector<int> sample_indices;
+  for (const auto& pick : picks) sample_indices.push_back(indices[pick.second]);
+  const std::vector<std::vector<float>> masks = predict_masks(model, samples, sample_indices);
+  std::vector<fs::path> written;
+  for (size_t k = 0; k < picks.size(); ++k) {
+    const ImageResult& r = report.images[picks[k].second];
+    std::string caption = r.id + "  label " + std::to_string(r.label);
+    if (report.has_cls) caption += "  p " + fmt("%.2f", r.prob);
+    caption += "  Dice " + fmt("%.3f", r.mask.dice);
+    const Sample& sample = samples[static_cast<size_t>(sample_indices[k])];
+    const fs::path path = dir / (picks[k].first + "_" + file_safe(r.id) + ".png");
+    write_png(path, overlay_panels(overlay_image(sample, masks[k], norm, caption)));
+    written.push_back(path);
+  }
+  return written;
+}
+
+}  // namespace
+
+std::vector<std::string> weights_settings(const fs::path& weights) {
+  const SafetensorsFile file = read_safetensors(weights);
+  std::vector<std::string> settings;
+  for (const char* key : {"input_size", "norm_mean", "norm_std"}) {
+    const auto it = file.metadata.find(key);
+    if (it != file.metadata.end())
+      settings.push_back(std::string("data.") + key + "=" + it->second);
+  }
+  return settings;
+}
+
+EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& options) {
+  const std::vector<std::string> splits = {"all", "train", "val", "test"};
+  if (std::find(splits.begin(), splits.end(), options.split) == splits.end())
+    throw std::invalid_argument("eval: split '" + options.split +
+                                "' is not all, train, val or test");
+  if (options.out_dir.empty()) throw std::invalid_argument("eval: no output directory");
+  if (options.weights.empty()) throw std::invalid_argument("eval: no weights file");
+  if (options.threshold && !std::isfinite(*options.threshold))
+    throw std::invalid_argument("eval: the threshold must be a finite number");
+  if (options.target_sensitivity) {
+    if (!(*options.target_sensitivity > 0.0 && *options.target_sensitivity <= 1.0))
+      throw std::invalid_argument("eval: target sensitivity " +
+                                  fmt("%g", *options.target_sensitivity) + " is not in (0, 1]");
+    if (options.split != "all" && options.split != "test")
+      throw std::invalid_argument(
+          "eval: a target sensitivity chooses the threshold on val and reports test; split '" +
+          options.split + "' cannot be used with it");
+  }
+
+  // Weights and their settings.
+  const SafetensorsFile weights = read_safetensors(options.weights);
+  Config config = file.config;
+  const int64_t input_size = config.get_int("data.input_size");
+  if (const auto trained = metadata_number(weights, options.weights, "input_size");
+      trained && static_cast<int64_t>(*trained) != input_size) {
+    throw std::runtime_error(options.weights.string() +
+                             ": the weights were trained at input_size " + fmt("%.0f", *trained) +
+                             " but the graph is set to " + std::to_string(input_size) +
+                             "; pass --set data.input_size=" + fmt("%.0f", *trained));
+  }
+  const SourceLoc from_weights{options.weights.string() + " (metadata)", 0, 0};
+  for (const char* key : {"norm_mean", "norm_std"}) {
+    if (const auto v = metadata_number(weights, options.weights, key))
+      config.set(std::string("data.") + key, AttrValue{*v}, from_weights);
+  }
+  std::string threshold_source = "--threshold";
+  double threshold = 0;
+  if (options.threshold) {
+    threshold = *options.threshold;
+  } else if (const auto t = metadata_number(weights, options.weights, "threshold")) {
+    threshold = *t;
+    threshold_source = "weights metadata";
+  } else {
+    threshold = config.get_float("eval.threshold");
+    threshold_source = "eval.threshold";
+  }
+  Model model(file, 0, options.backend);
+  model.params().load_tensors(weights, options.weights.string());
+
+  const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
+  const Dataset data = load_dataset(config, channels);
+  const Normalization norm{static_cast<float>(config.get_float("data.norm_mean")),
+                           static_cast<float>(config.get_float("data.norm_std"))};
+  log(options.console, "data: " + data.description);
+  for (const ReadIssue& issue : data.skipped)
+    log(options.console, "skipped " + issue.path + ": " + issue.reason);
+  std::vector<std::string> split_of(data.samples.size());
+  for (const auto& [name, indices] :
+       {std::pair{"train", &data.split.train}, std::pair{"val", &data.split.val},
+        std::pair{"test", &data.split.test}})
+    for (const int i : *indices) split_of[static_cast<size_t>(i)] = name;
+
+  EvalCommandResult result;
+  result.dir = options.out_dir;
+  result.split = options.target_sensitivity ? "test" : options.split;
+  std::vector<int> indices;
+  if (result.split == "all") {
+    indices.resize(data.samples.size());
+    std::iota(indices.begin(), indices.end(), 0);
+  } else {
+    indices = result.split == "train" ? data.split.train
+              : result.split == "val" ? data.split.val
+                                      : data.split.test;
+  }
+  if (indices.empty())
+    throw std::runtime_error("eval: the " + result.split + " split of " + data.description +
+                             " is empty");
+  const int64_t batch = config.get_int("eval.batch");
+  result.report = evaluate(model, data.samples, indices, batch, threshold);
+  result.threshold = threshold;
+  EvalReport& report = result.report;
+  ClassificationMetrics at_default = report.cls;
+  std::optional<EvalReport> val;
+  if (options.target_sensitivity) {
+    if (!report.has_cls)
+      throw std::runtime_error("eval: a target sensitivity needs a graph with a classifier");
+    val = evaluate(model, data.samples, data.split.val, batch, threshold);
+    result.operating_point =
+        choose_operating_point(val->images, report.images, *options.target_sensitivity);
+    result.threshold = result.operating_point->threshold;
+    report.cls = result.operating_point->test;
+  }
+
+  BootstrapOptions boot;
+  boot.resamples = options.bootstrap_resamples;
+  boot.seed = options.bootstrap_seed;
+  boot.threshold = result.threshold;
+  result.ci = bootstrap_metrics(report.images, boot);
+
+  nlohmann::json& metrics = result.metrics;
+  metrics = report_json(report);
+  metrics["graph"] = file.graph.name;
+  if (const auto it = weights.metadata.find("graph"); it != weights.metadata.end())
+    metrics["weights_graph"] = it->second;
+  metrics["weights"] = options.weights.string();
+  metrics["data"] = data.description;
+  metrics["split"] = result.split;
+  if (report.has_cls) metrics["threshold_source"] = threshold_source;
+  add_intervals(metrics, result.ci, report.has_cls, report.has_seg);
+  if (const auto& op = result.operating_point) {
+    metrics["threshold_source"] = "target sensitivity on val";
+    metrics["operating_point"] = {
+        {"target_sensitivity", op->target_sensitivity},
+        {"threshold", op->threshold},
+        {"chosen_on", "val"},
+        {"val", classification_json(op->val, val->images.size())},
+        {"test", classification_json(op->test, report.images.size())},
+        {"default_threshold", threshold},
+        {"default_threshold_source", threshold_source},
+        {"val_at_default_threshold", classification_json(val->cls, val->images.size())},
+        {"test_at_default_threshold", classification_json(at_default, report.images.size())}};
+  }
+
+  fs::create_directories(result.dir);
+  std::vector<std::string> image_splits;
+  for (const int i : indices) image_splits.push_back(split_of[static_cast<size_t>(i)]);
+  write_file_atomic(result.dir / kPerImageFile, per_image_csv(report, image_splits));
+  if (report.has_cls) {
+    const ScoredLabels scored = scored_labels(report.images);
+    const PlotMarker marker{1.0 - report.cls.spe, report.cls.sen,
+                            "t=" + fmt("%.3f", result.threshold) + " sen " +
+                                fmt("%.2f", report.cls.sen) + " spe " +
+                                fmt("%.2f", report.cls.spe)};
+    write_png(result.dir / kRocPlotFile,
+              plot_roc(roc_curve(scored.probs, scored.labels), report.cls.auc, marker));
+  }
+  if (report.has_seg) {
+    const auto written = write_overlays(model, data.samples, indices, report, norm,
+                                        options.overlays, result.dir / kOverlayDir);
+    metrics["overlays"] = nlohmann::json::array();
+    for (const fs::path& p : written) metrics["overlays"].push_back(p.filename().string());
+  }
+  write_file_atomic(result.dir / kMetricsFile, metrics.dump(2) + "\n");
+
+  std::string summary = result.split + " (" + std::to_string(report.images.size()) + " images";
+  if (report.has_cls) {
+    summary += ", threshold " + fmt("%.4g", result.threshold) + "):";
+    for (const auto& [name, interval] :
+         {std::pair{"acc", &result.ci.acc}, std::pair{"sen", &result.ci.sen},
+          std::pair{"spe", &result.ci.spe}, std::pair{"auc", &result.ci.auc}})
+      summary += std::string(" ") + name + " " + fmt("%.3f", interval->value) + " [" +
+                 fmt("%.3f", interval->lo) + ", " + fmt("%.3f", interval->hi) + "]";
+  } else {
+    summary += "):";
+  }
+  if (report.has_seg)
+    for (const auto& [name, interval] :
+         {std::pair{"dsc", &result.ci.dsc}, std::pair{"iou", &result.ci.iou}})
+      summary += std::string(" ") + name + " " + fmt("%.3f", interval->value) + " [" +
+                 fmt("%.3f", interval->lo) + ", " + fmt("%.3f", interval->hi) + "]";
+  if (result.operating_point)
+    log(options.console, "threshold " + fmt("%.4g", result.threshold) + " chosen on val (" +
+                             std::to_string(val->images.size()) + " images) for sensitivity >= " +
+                             fmt("%g", *options.target_sensitivity) + ": val sen " +
+                             fmt("%.3f", result.operating_point->val.sen) + " spe " +
+                             fmt("%.3f", result.operating_point->val.spe));
+  log(options.console,
+      summary + "  (95% bootstrap CI, " + std::to_string(result.ci.resamples) + " resamples)");
+  log(options.console, "evaluation directory: " + result.dir.string());
+  return result;
+}
+
+}  // namespace emt

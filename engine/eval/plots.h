@@ -1,0 +1,55 @@
+// Evaluation figures drawn with OpenCV alone: the ROC curve, and per-image segmentation overlays
+// (image | ground truth | prediction) for looking at the best and worst cases by Dice.
+#pragma once
+
+#include <filesystem>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "engine/data/preprocess.h"
+
+namespace emt {
+
+// A point drawn on the ROC plot, e.g. the chosen threshold: (1 - specificity, sensitivity).
+struct PlotMarker {
+  double fpr = 0, tpr = 0;
+  std::string label;  // "t=0.31"
+};
+
+// A size x size BGR image (size >= 200): axes from 0 to 1 with ticks, the chance diagonal, the
+// curve (fpr, tpr points in order, as roc_curve gives) and "ROC (AUC 0.912)" as title; the
+// marker, when given, as a filled circle with its label. A NaN auc is shown as "n/a".
+cv::Mat plot_roc(std::span<const std::pair<double, double>> curve, double auc,
+                 const std::optional<PlotMarker>& marker = std::nullopt, int size = 480);
+
+// One image for an overlay: grey pixels and two binary masks of the same side.
+struct OverlayImage {
+  std::string caption;  // "benign (12)  label 0  p 0.13  Dice 0.84"
+  cv::Mat image;        // CV_8UC1, side x side
+  cv::Mat truth;        // CV_8UC1, 0 or 255
+  cv::Mat predicted;    // CV_8UC1, 0 or 255
+};
+
+// The network input shown as grey pixels (channel 0, normalisation undone) with the target mask
+// and the predicted mask (mask_probs, side x side, >= mask_threshold).
+OverlayImage overlay_image(const Sample& sample, std::span<const float> mask_probs,
+                           const Normalization& norm, std::string caption,
+                           double mask_threshold = 0.5);
+
+// The integer upscale that shows a side-pixel input at least 160 pixels wide (nearest
+// neighbour, so pixels stay visible), and the size of overlay_panels' result for it.
+int overlay_scale(int side);
+cv::Size overlay_size(int side);
+
+// Three panels on one BGR image under a caption line: the image; the image with the ground
+// truth filled green; the image with the prediction filled red and the truth's outline green.
+cv::Mat overlay_panels(const OverlayImage& overlay);
+
+// PNG-encodes image and writes it with write_file_atomic. Throws std::runtime_error naming the
+// path when encoding or writing fails.
+void write_png(const std::filesystem::path& path, const cv::Mat& image);
+
+}  // namespace emt
