@@ -60,13 +60,22 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},
       {"objective.w_p", f(1.5), "positive-class weight of the weighted BCE (W_p)"},
       {"objective.w_c", f(3.0), "weight of the classification loss (W_c)"},
+      {"augment.enabled", AttrValue{true}, "augment training images (evaluation never does)"},
+      {"augment.flip_h", f(0.5), "probability of a left-right mirror"},
+      {"augment.rotate_deg", f(10.0), "max |rotation| in degrees about the centre"},
+      {"augment.scale", f(0.1), "max zoom: factor drawn log-uniformly in [1/(1+s), 1+s]"},
+      {"augment.translate", f(0.05), "max shift per axis, as a fraction of the image side"},
+      {"augment.brightness", f(0.1), "max |offset| added to the [0,1] intensity"},
+      {"augment.contrast", f(0.1), "max contrast change: factor in [1/(1+c), 1+c] about the mean"},
+      {"augment.gamma", f(0.1), "max gamma change: exponent in [1/(1+g), 1+g]"},
+      {"augment.speckle", f(0.05), "max std of the multiplicative speckle noise"},
   };
   return schema;
 }
 
 bool is_config_section(const std::string& section) {
   return section == "data" || section == "train" || section == "eval" || section == "output" ||
-         section == "objective";
+         section == "objective" || section == "augment";
 }
 
 Config::Config() {

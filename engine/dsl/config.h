@@ -1,6 +1,6 @@
-// Pipeline settings ([data], [train], [eval], [output], [objective] scalars): a fixed schema with
-// defaults, overridden by graph files and then by `--set section.key=value`. A key outside the
-// schema is an error, never a silent default.
+// Pipeline settings ([data], [train], [eval], [output], [augment], [objective] scalars): a fixed
+// schema with defaults, overridden by graph files and then by `--set section.key=value`. A key
+// outside the schema is an error, never a silent default.
 #pragma once
 
 #include <map>

@@ -12,8 +12,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTopLevelKeys = {"include", "graph", "block", "objective",
-                                                "data",    "train", "eval",  "output"};
+const std::vector<std::string> kTopLevelKeys = {"include", "graph", "block",  "objective", "data",
+                                                "train",   "eval",  "output", "augment"};
 
 class FileLoader {
  public:

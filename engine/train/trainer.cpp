@@ -1,5 +1,7 @@
 #include "engine/train/trainer.h"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,7 +17,10 @@ Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
       data_(data),
       epochs_(config.get_int("train.epochs")),
       batch_(config.get_int("train.batch")),
-      seed_(static_cast<uint64_t>(config.get_int("train.seed"))) {
+      seed_(static_cast<uint64_t>(config.get_int("train.seed"))),
+      augment_(augment_config(config)),
+      norm_{static_cast<float>(config.get_float("data.norm_mean")),
+            static_cast<float>(config.get_float("data.norm_std"))} {
   OptimizerConfig opt;
   opt.kind = config.get_string("train.optimizer");
   opt.momentum = config.get_float("train.momentum");
@@ -75,10 +80,21 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
   Executor& exec = model_.executor(batch_, Mode::kTrain);
   std::vector<ParamSlot> slots = trainable_slots();
   EpochStats stats;
+  // Augmented copies of the step's samples; the buffers are reused from step to step. A sample's
+  // augmentation depends only on (seed, epoch, sample index): not on threads, batch or resumes.
+  std::vector<Sample> scratch(augment_.enabled ? static_cast<size_t>(batch_) : 0);
   const auto start = Clock::now();
   for (int64_t step = 0; step < steps; ++step) {
     std::vector<const Sample*> chunk;
     for (int64_t i = 0; i < batch_; ++i) chunk.push_back(&data_.samples[order[step * batch_ + i]]);
+    if (augment_.enabled) {
+      tbb::parallel_for(int64_t{0}, batch_, [&](int64_t i) {
+        const int index = order[step * batch_ + i];
+        augment(data_.samples[index], scratch[i], augment_, augment_seed(seed_, epoch, index),
+                norm_);
+      });
+      for (int64_t i = 0; i < batch_; ++i) chunk[i] = &scratch[i];
+    }
     load_batch(exec, chunk);
     const int64_t global_step = optimizer_->step_count();
     exec.forward(seed_ ^ static_cast<uint64_t>(global_step) * 0x9e3779b97f4a7c15ull);

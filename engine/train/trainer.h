@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 
+#include "engine/data/augment.h"
 #include "engine/data/dataset.h"
 #include "engine/eval/evaluate.h"
 #include "engine/train/checkpoint.h"
@@ -56,6 +57,8 @@ class Trainer {
   TrainingState state_;
   int64_t epochs_, batch_;
   uint64_t seed_;
+  AugmentConfig augment_;
+  Normalization norm_;
 };
 
 }  // namespace emt
