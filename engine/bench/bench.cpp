@@ -218,7 +218,7 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
       const std::string tools = (options.source_dir / "tools" / "bench").string();
       const nlohmann::json ort =
           run_baseline("ort",
-                       "node " + tools + "/ort_bench.js " + options.ort_model.string() + " " +
+                       "node " + tools + "/ort_bench.js " + ort_model.string() + " " +
                            std::to_string(threads) + " " + std::to_string(options.iterations),
                        out);
       for (const auto& [k, v] : ort.items()) f["ort_" + k] = v.get<double>();
