@@ -2,6 +2,7 @@
 #include <functional>
 #include <set>
 
+#include "engine/compiler/fusion.h"
 #include "engine/compiler/program.h"
 #include "ops/registry.h"
 #include "ops/registry_onednn.h"
@@ -21,7 +22,9 @@ std::string resolve_alias(const Graph& g, std::string name) {
 
 class Compiler {
  public:
-  Compiler(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend) : g_(*graph) {
+  Compiler(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend,
+           const CompileOptions& options)
+      : g_(*graph), options_(options) {
     p_.graph = std::move(graph);
     p_.batch = batch;
     p_.backend = backend;
@@ -45,6 +48,7 @@ class Compiler {
     }
     for (const GraphOutput& out : g_.outputs) p_.outputs[out.name] = lookup(out.value, out.loc);
     check_objective();
+    if (options_.fuse) fuse_for_inference(p_);
     return std::move(p_);
   }
 
@@ -153,7 +157,7 @@ class Compiler {
       throw GraphError(
           n.loc, "op '" + n.op + "' node '" + n.name + "' (inputs " + shapes + "): " + e.what());
     }
-    if (p_.backend == Backend::kOnednn) choose_variant(step, in_shapes);
+    choose_variant(step, p_.backend, n.attrs, in_shapes);
     const int step_index = static_cast<int>(p_.steps.size());
     for (int v : step.inputs) p_.values[v].consumers.push_back(step_index);
     step.output = static_cast<int>(p_.values.size());
@@ -165,22 +169,6 @@ class Compiler {
     }
     step.macs_per_sample = inferred.macs_per_sample;
     p_.steps.push_back(std::move(step));
-  }
-
-  // The reference op has validated the node; a variant replaces it only where it says it can.
-  static void choose_variant(Step& step, const std::vector<Shape>& in_shapes) {
-    const OpVariant* variant = find_onednn_variant(step.node->op);
-    if (!variant) {
-      step.dispatch_note = "onednn: no variant of " + step.node->op;
-      return;
-    }
-    const std::string reason = variant->supports(step.node->attrs, in_shapes);
-    if (!reason.empty()) {
-      step.dispatch_note = "onednn: " + reason;
-      return;
-    }
-    step.op = variant->create(step.node->attrs);
-    step.impl = "onednn";
   }
 
   void check_objective() {
@@ -200,10 +188,29 @@ class Compiler {
   }
 
   const Graph& g_;
+  CompileOptions options_;
   Program p_;
 };
 
 }  // namespace
+
+// The reference op has validated the node; a variant replaces it only where it says it can.
+void choose_variant(Step& step, Backend backend, const Attrs& attrs,
+                    std::span<const Shape> in_shapes) {
+  if (backend != Backend::kOnednn) return;
+  const OpVariant* variant = find_onednn_variant(step.node->op);
+  if (!variant) {
+    step.dispatch_note = "onednn: no variant of " + step.node->op;
+    return;
+  }
+  const std::string reason = variant->supports(attrs, in_shapes);
+  if (!reason.empty()) {
+    step.dispatch_note = "onednn: " + reason;
+    return;
+  }
+  step.op = variant->create(attrs);
+  step.impl = "onednn";
+}
 
 int Program::value(const std::string& name) const {
   auto it = value_index.find(resolve_alias(*graph, name));
@@ -229,8 +236,9 @@ int64_t Program::macs_per_sample() const {
   return n;
 }
 
-Program compile(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend) {
-  return Compiler(std::move(graph), batch, backend).run();
+Program compile(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend,
+                const CompileOptions& options) {
+  return Compiler(std::move(graph), batch, backend, options).run();
 }
 
 const char* backend_name(Backend backend) {

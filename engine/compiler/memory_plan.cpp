@@ -24,6 +24,9 @@ MemoryPlan plan_memory(const Program& program, Lifetime lifetime) {
   std::vector<Interval> live(n);
   std::vector<bool> is_output(n, false);
   for (const auto& [name, v] : program.outputs) is_output[v] = true;
+  // Executor::objective() reads the loss inputs after the forward, in eval mode too (the
+  // validation loss): a logit whose last reader is an early sigmoid must not be overwritten.
+  for (const LossTerm& t : program.graph->objective.terms) is_output[program.value(t.input)] = true;
   for (int v = 0; v < n; ++v) {
     const ValueInfo& info = program.values[v];
     live[v].begin = info.producer;  // -1 for inputs and targets: alive before the first step

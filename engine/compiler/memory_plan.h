@@ -10,7 +10,7 @@
 namespace emt {
 
 enum class Lifetime {
-  kInference,  // a value dies after its last reader
+  kInference,  // a value dies after its last reader, unless an output or objective reads it
   kTraining,   // every value lives until backward has used it: no reuse among activations
 };
 

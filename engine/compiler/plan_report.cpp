@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "engine/compiler/fusion.h"
 #include "engine/compiler/memory_plan.h"
 
 namespace emt {
@@ -32,6 +33,36 @@ std::string pad(std::string s, size_t width) {
 
 std::string lpad(const std::string& s, size_t width) {
   return s.size() < width ? std::string(width - s.size(), ' ') + s : s;
+}
+
+std::string percent_saved(int64_t part, int64_t whole) {
+  return fmt("%.0f", 100.0 * (1.0 - static_cast<double>(part) /
+                                        static_cast<double>(std::max<int64_t>(1, whole))));
+}
+
+// What inference fusion does to this graph, from both compilations of it (the one given and
+// the other), so that `engine plan` shows it whichever it was handed.
+std::string format_fusion(const Program& program) {
+  const Program other =
+      compile(program.graph, program.batch, program.backend, {.fuse = !program.fused});
+  const Program& fused = program.fused ? program : other;
+  const Program& plain = program.fused ? other : program;
+  size_t count = 0;
+  for (const Step& s : fused.steps) count += s.fused.empty() ? 0 : 1;
+  std::ostringstream out;
+  out << "\ninference fusion (eval executors): " << count << " fused ops, "
+      << fused.elided_nodes.size() << " removed\n";
+  for (const Step& s : fused.steps)
+    if (!s.fused.empty()) out << "  " << fusion_label(s) << "\n";
+  for (const std::string& n : fused.elided_nodes)
+    out << "  " << n << " removed (identity in eval)\n";
+  const MemoryPlan with = plan_memory(fused, Lifetime::kInference);
+  const MemoryPlan without = plan_memory(plain, Lifetime::kInference);
+  out << "  ops:                   " << plain.steps.size() << " -> " << fused.steps.size() << "\n";
+  out << "  inference activations: " << mib(with.arena_floats) << " arena with fusion, "
+      << mib(without.arena_floats) << " without ("
+      << percent_saved(with.arena_floats, without.arena_floats) << "% saved)\n";
+  return out.str();
 }
 
 }  // namespace
@@ -89,7 +120,7 @@ std::string format_plan(const Program& program) {
         << lpad(fmt("%.2f", 2.0 * static_cast<double>(macs) / 1e6), 10) << "\n";
   }
   const MemoryPlan infer = plan_memory(program, Lifetime::kInference);
-  const MemoryPlan train = plan_memory(program, Lifetime::kTraining);
+  const MemoryPlan train = plan_memory(program, Lifetime::kTraining);  // unused when fused
   out << "\ntotals (batch " << program.batch << ")\n";
   out << "  ops:                   " << program.steps.size() << "\n";
   out << "  trainable parameters:  " << total_params << " ("
@@ -101,17 +132,16 @@ std::string format_plan(const Program& program) {
       << " GFLOPs\n";
   out << "  inference activations: " << mib(infer.arena_floats) << " arena with liveness reuse ("
       << mib(infer.naive_floats) << " without, "
-      << fmt("%.0f",
-             100.0 * (1.0 - static_cast<double>(infer.arena_floats) /
-                                static_cast<double>(std::max<int64_t>(1, infer.naive_floats))))
-      << "% saved)\n";
-  out << "  training activations:  " << mib(train.arena_floats)
-      << " (kept for backward) + the same again for gradients\n";
+      << percent_saved(infer.arena_floats, infer.naive_floats) << "% saved)\n";
+  if (!program.fused)
+    out << "  training activations:  " << mib(train.arena_floats)
+        << " (kept for backward) + the same again for gradients\n";
   if (!program.removed_nodes.empty()) {
     out << "  removed (dead):        ";
     for (const std::string& n : program.removed_nodes) out << n << " ";
     out << "\n";
   }
+  out << format_fusion(program);
   return out.str();
 }
 

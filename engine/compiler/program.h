@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,15 +36,41 @@ struct ParamInfo {
   ParamSpec spec;
 };
 
+// A batch norm folded into the convolution before it (inference fusion). The step's op then
+// runs with derived params, weight * s and (bias - mean) * s + beta with
+// s = gamma / sqrt(var + eps) per output channel. They are derived, not stored, because
+// training keeps moving their sources: the executor recomputes them when the store changes.
+struct BatchNormFold {
+  int weight = -1, bias = -1;  // the convolution's params; bias is -1 when it has none
+  int gamma = -1, beta = -1, mean = -1, var = -1;
+  double eps = 1e-5;
+  // The weight's output-channel axis: 0 for conv2d, 1 for conv_transpose2d ([Cin, Cout, K, K]).
+  int channel_axis = 0;
+};
+
 struct Step {
   const Node* node = nullptr;
   std::unique_ptr<Op> op;
   std::vector<int> inputs;  // value indices
   int output = -1;
-  std::vector<int> params;  // param indices
+  // Param indices: what the op reads, or with a fold, the sources its params derive from.
+  std::vector<int> params;
   int64_t macs_per_sample = 0;
   std::string impl = "reference";  // which kernel runs this step
   std::string dispatch_note;       // why a faster variant was not chosen (empty when it was)
+  // Inference fusion: the nodes this step absorbed (a batch norm, then an activation), whose
+  // values the program no longer has, and how the batch norm's params fold into the op's.
+  std::vector<const Node*> fused;
+  std::optional<BatchNormFold> fold;
+};
+
+struct CompileOptions {
+  // Rewrites the program for eval-mode inference: each batch norm folds into the convolution
+  // before it and a following relu/relu6 becomes the convolution's activation (when they are
+  // the only readers of what they consume), and dropout, the identity in eval, disappears.
+  // The absorbed values leave the program and its memory plan; graph outputs and objective
+  // inputs are never absorbed. Such a program runs only in Mode::kEval.
+  bool fuse = false;
 };
 
 struct Program {
@@ -56,6 +83,8 @@ struct Program {
   std::map<std::string, int> outputs;      // public output name -> value index
   std::vector<std::string> removed_nodes;  // dead code: feeds neither an output nor the objective
   Backend backend = Backend::kReference;
+  bool fused = false;                     // compiled with CompileOptions::fuse
+  std::vector<std::string> elided_nodes;  // removed by fusion as the identity in eval (dropout)
 
   int value(const std::string& name) const;  // throws std::out_of_range naming the value
   int64_t trainable_param_count() const;
@@ -65,6 +94,6 @@ struct Program {
 
 // Validates names, order and shapes; every error is a GraphError at the node's file and line.
 Program compile(std::shared_ptr<const Graph> graph, int64_t batch,
-                Backend backend = Backend::kReference);
+                Backend backend = Backend::kReference, const CompileOptions& options = {});
 
 }  // namespace emt

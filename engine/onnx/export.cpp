@@ -146,6 +146,10 @@ class Exporter {
     for (int p : step.params) params.push_back(add_initializer(program_.params[p].name));
 
     if (n.op == "dropout") return;  // identity at inference; resolve_dropouts forwarded its name
+    if (n.attrs.has("activation") && n.attrs.get_string("activation") != "none")
+      throw GraphError(n.loc, "op '" + n.op + "' node '" + n.name + "': activation = \"" +
+                                  n.attrs.get_string("activation") +
+                                  "\" has no ONNX mapping here; write the relu as its own node");
     if (n.op == "conv2d") {
       const int64_t k = n.attrs.get_int("kernel"), s = n.attrs.get_int("stride");
       const int64_t pad = n.attrs.get_int("pad") == -1 ? (k - 1) / 2 : n.attrs.get_int("pad");

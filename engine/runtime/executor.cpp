@@ -1,6 +1,9 @@
 #include "engine/runtime/executor.h"
 
 #include <algorithm>
+#include <stdexcept>
+
+#include "engine/compiler/fusion.h"
 
 namespace emt {
 namespace {
@@ -16,18 +19,48 @@ uint64_t mix(uint64_t seed, uint64_t step) {
 
 Executor::Executor(Program program, ParamStore& params, Mode mode)
     : program_(std::move(program)), params_(params), mode_(mode) {
+  if (program_.fused && mode == Mode::kTrain)
+    throw std::logic_error("a fused program runs in eval mode only: compile it unfused to train");
   plan_ = plan_memory(program_, mode == Mode::kTrain ? Lifetime::kTraining : Lifetime::kInference);
   arena_.assign(static_cast<size_t>(plan_.arena_floats), 0.0f);
   if (mode == Mode::kTrain) grad_arena_.assign(arena_.size(), 0.0f);
+  auto store_data = [&](int p) { return params_.at(program_.params[p].name).value.data(); };
   for (const Step& step : program_.steps) {
     std::vector<Tensor> values, grads;
-    for (int p : step.params) {
-      ParamEntry& e = params_.at(program_.params[p].name);
-      values.push_back({e.value.data(), e.spec.shape});
-      grads.push_back({e.grad.empty() ? nullptr : e.grad.data(), e.spec.shape});
+    if (step.fold) {
+      const BatchNormFold& f = *step.fold;
+      const Shape& shape = program_.params[f.weight].spec.shape;
+      const int64_t channels = shape[f.channel_axis];
+      // Keyed by the source tensors, so that programs of other batch sizes share the result.
+      DerivedParams& derived =
+          params_.derived(program_.params[f.weight].name + "+" + program_.params[f.gamma].name,
+                          static_cast<size_t>(shape_numel(shape)), static_cast<size_t>(channels));
+      folds_.push_back({f, shape, store_data(f.weight), f.bias >= 0 ? store_data(f.bias) : nullptr,
+                        store_data(f.gamma), store_data(f.beta), store_data(f.mean),
+                        store_data(f.var), &derived});
+      values.push_back({derived.weight.data(), shape});
+      values.push_back({derived.bias.data(), {channels}});
+    } else {
+      for (int p : step.params) {
+        ParamEntry& e = params_.at(program_.params[p].name);
+        values.push_back({e.value.data(), e.spec.shape});
+        grads.push_back({e.grad.empty() ? nullptr : e.grad.data(), e.spec.shape});
+      }
     }
     step_params_.push_back(std::move(values));
     step_param_grads_.push_back(std::move(grads));
+  }
+}
+
+void Executor::refold() {
+  const uint64_t version = params_.version();
+  for (Folded& f : folds_) {
+    DerivedParams& d = *f.derived;
+    if (d.valid && d.version == version) continue;
+    fold_batch_norm(f.weight_shape, f.fold.channel_axis, f.fold.eps, f.weight, f.bias, f.gamma,
+                    f.beta, f.mean, f.var, d.weight.data(), d.bias.data());
+    d.version = version;
+    d.valid = true;
   }
 }
 
@@ -38,6 +71,7 @@ Tensor Executor::view(std::vector<float>& arena, int index) {
 Tensor Executor::value(int index) { return view(arena_, index); }
 
 void Executor::forward(uint64_t seed) {
+  refold();
   for (size_t s = 0; s < program_.steps.size(); ++s) {
     Step& step = program_.steps[s];
     std::vector<Tensor> inputs;
@@ -48,6 +82,8 @@ void Executor::forward(uint64_t seed) {
         {inputs, step_params_[s], std::span<const Tensor>(&output, 1), mode_, mix(seed, s)});
     record(s, start);
   }
+  // Batch norms have moved their running statistics.
+  if (mode_ == Mode::kTrain) params_.mark_updated();
 }
 
 void Executor::record(size_t slot, Clock::time_point start) {

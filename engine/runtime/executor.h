@@ -15,7 +15,8 @@ namespace emt {
 
 class Executor {
  public:
-  // The store must hold every parameter of the program (ParamStore::init).
+  // The store must hold every parameter of the program (ParamStore::init). A fused program
+  // (CompileOptions::fuse) needs Mode::kEval.
   Executor(Program program, ParamStore& params, Mode mode);
 
   const Program& program() const { return program_; }
@@ -23,6 +24,7 @@ class Executor {
   Tensor value(int index);
   Tensor value(const std::string& name) { return value(program_.value(name)); }
 
+  // With folded batch norms, first re-derives their params if the store's version moved.
   void forward(uint64_t seed = 0);
   // When set, forward() and backward() add each step's wall time (seconds) to
   // (*profile)[step]: forward in the first steps().size() slots, backward in the next ones.
@@ -36,9 +38,20 @@ class Executor {
 
  private:
   using Clock = std::chrono::steady_clock;
+
+  // One step's BatchNormFold: the store tensors it reads and the derived params it fills.
+  struct Folded {
+    BatchNormFold fold;
+    Shape weight_shape;
+    const float *weight, *bias, *gamma, *beta, *mean, *var;  // bias may be null
+    DerivedParams* derived;
+  };
+
   Tensor view(std::vector<float>& arena, int index);
   void record(size_t slot, Clock::time_point start);
   ObjectiveValue evaluate(bool with_grad);
+  // Brings every folded step's derived params up to the store's version.
+  void refold();
 
   Program program_;
   ParamStore& params_;
@@ -47,6 +60,7 @@ class Executor {
   std::vector<float> arena_;
   std::vector<float> grad_arena_;  // training only: same offsets, no reuse
   std::vector<std::vector<Tensor>> step_params_, step_param_grads_;
+  std::vector<Folded> folds_;
   std::vector<double>* profile_ = nullptr;
 };
 

@@ -9,8 +9,17 @@ Model::Model(const GraphFile& file, uint64_t init_seed, Backend backend)
 
 Executor& Model::executor(int64_t batch, Mode mode) {
   auto& slot = executors_[{batch, mode}];
-  if (!slot) slot = std::make_unique<Executor>(compile(graph_, batch, backend_), params_, mode);
+  if (!slot) {
+    const CompileOptions options{.fuse = mode == Mode::kEval && fuse_inference_};
+    slot = std::make_unique<Executor>(compile(graph_, batch, backend_, options), params_, mode);
+  }
   return *slot;
+}
+
+void Model::set_inference_fusion(bool enabled) {
+  if (enabled == fuse_inference_) return;
+  fuse_inference_ = enabled;
+  std::erase_if(executors_, [](const auto& entry) { return entry.first.second == Mode::kEval; });
 }
 
 }  // namespace emt

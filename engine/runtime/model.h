@@ -19,11 +19,20 @@ class Model {
   Backend backend() const { return backend_; }
   ParamStore& params() { return params_; }
   const ParamStore& params() const { return params_; }
+  // Eval executors run the program compiled with CompileOptions::fuse, train executors the
+  // graph as written.
   Executor& executor(int64_t batch, Mode mode);
+
+  // On by default. Off compiles eval executors as written: the ground truth that fused outputs
+  // are compared with, and a way to rule fusion out when debugging. Changing it drops the
+  // cached eval executors, so references to them dangle.
+  void set_inference_fusion(bool enabled);
+  bool inference_fusion() const { return fuse_inference_; }
 
  private:
   std::shared_ptr<const Graph> graph_;
   Backend backend_;
+  bool fuse_inference_ = true;
   ParamStore params_;
   std::map<std::pair<int64_t, Mode>, std::unique_ptr<Executor>> executors_;
 };

@@ -43,6 +43,7 @@ void ParamStore::init(const Program& program, uint64_t seed) {
     initialize(e, seed, p.name);
     order_.push_back(p.name);
   }
+  mark_updated();
 }
 
 ParamEntry& ParamStore::at(const std::string& name) {
@@ -53,6 +54,18 @@ ParamEntry& ParamStore::at(const std::string& name) {
 
 const ParamEntry& ParamStore::at(const std::string& name) const {
   return const_cast<ParamStore*>(this)->at(name);
+}
+
+DerivedParams& ParamStore::derived(const std::string& key, size_t weight_size, size_t bias_size) {
+  auto [it, created] = derived_.try_emplace(key);
+  DerivedParams& d = it->second;
+  if (created) {
+    d.weight.assign(weight_size, 0.0f);
+    d.bias.assign(bias_size, 0.0f);
+  } else if (d.weight.size() != weight_size || d.bias.size() != bias_size) {
+    throw std::logic_error("derived params '" + key + "' requested with different sizes");
+  }
+  return d;
 }
 
 void ParamStore::zero_grads() {
@@ -69,6 +82,7 @@ std::vector<NamedTensor> ParamStore::to_tensors() const {
 }
 
 void ParamStore::load_tensors(const SafetensorsFile& file, const std::string& source) {
+  mark_updated();  // first: a load that fails half-way has still replaced values
   for (const std::string& name : order_) {
     ParamEntry& e = entries_.at(name);
     const NamedTensor* t = file.find(name);

@@ -18,6 +18,14 @@ struct ParamEntry {
   std::vector<float> grad;  // empty for non-trainable state
 };
 
+// Tensors computed from stored values (a batch norm folded into a convolution's weight and
+// bias), valid while the store's version equals `version`.
+struct DerivedParams {
+  std::vector<float> weight, bias;
+  uint64_t version = 0;
+  bool valid = false;
+};
+
 class ParamStore {
  public:
   // Creates the program's parameters; each draws from its own generator seeded by (seed, name),
@@ -34,9 +42,23 @@ class ParamStore {
   // Every parameter must be present with its exact shape; errors name the tensor and shapes.
   void load_tensors(const SafetensorsFile& file, const std::string& source);
 
+  // Values are written in place by code the store never sees (optimizers, batch norm's running
+  // statistics), so whoever writes them says so here. Executors that derive params from the
+  // store (inference fusion's folded batch norms) recompute them when the version has moved.
+  // init, load_tensors and train-mode forwards mark it themselves; an optimizer step must.
+  void mark_updated() { ++version_; }
+  uint64_t version() const { return version_; }
+
+  // One buffer pair per key, shared by every executor of the store, so that each batch size's
+  // program neither holds its own copy nor recomputes it. Created on first use with the given
+  // sizes (which later calls must repeat); the buffers never move.
+  DerivedParams& derived(const std::string& key, size_t weight_size, size_t bias_size);
+
  private:
   std::map<std::string, ParamEntry> entries_;
   std::vector<std::string> order_;
+  uint64_t version_ = 0;
+  std::map<std::string, DerivedParams> derived_;
 };
 
 }  // namespace emt

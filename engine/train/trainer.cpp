@@ -106,6 +106,7 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
                                std::to_string(step + 1) + "; lower train.lr");
     const double lr = lr_at(schedule_, global_step, total_steps);
     optimizer_->step(slots, lr);
+    model_.params().mark_updated();  // fused inference programs refold from the new weights
     stats.train_loss += loss.total / static_cast<double>(steps);
 
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

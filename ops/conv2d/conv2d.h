@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ops/core/op.h"
@@ -13,6 +14,21 @@
 namespace emt {
 
 const OpSchema& conv2d_schema();
+
+// The `activation` attribute of conv2d and conv_transpose2d, applied after the bias. It exists
+// for the compiler's inference fusion (a relu that was the convolution's only reader), so it
+// is forward-only: training runs the unfused graph, and no caller needs a backward that masks
+// gradients by the activation's derivative.
+enum class ConvActivation { kNone, kRelu, kRelu6 };
+
+// Throws OpError, prefixed with op, naming the accepted values.
+ConvActivation parse_conv_activation(const std::string& op, const std::string& name);
+const char* conv_activation_name(ConvActivation activation);
+// Elementwise in place, with the relu and relu6 ops' exact formulas (so fused and unfused
+// programs agree to the bit on this step).
+void apply_conv_activation(ConvActivation activation, float* data, int64_t n);
+// Throws OpError, prefixed with op, unless activation is kNone: for every backward.
+void require_no_activation(const std::string& op, ConvActivation activation);
 
 // One conv2d in its own terms: x [n, cin, h, w] -> y [n, cout, ho, wo], weight
 // [cout, cin / groups, kernel, kernel], y[o] reads x[o * stride - pad + k].
@@ -22,16 +38,17 @@ struct ConvGeometry {
   int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
 };
 
-// y = conv(x, weight) + bias (bias may be null), or y += conv(x, weight) when accumulate (bias
-// unused). Parallel over n * cout output planes.
+// y = act(conv(x, weight) + bias) (bias may be null), or y += conv(x, weight) when accumulate
+// (bias and activation unused). Parallel over n * cout output planes; each plane gets its
+// activation while it is still in cache.
 void conv2d_gather(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
-                   float* y, bool accumulate);
+                   float* y, bool accumulate, ConvActivation act = ConvActivation::kNone);
 
-// The adjoint of conv2d_gather: x = conv^T(y, weight) + bias (bias over the cin channels, may
-// be null), or x += conv^T(y, weight) when accumulate (bias unused). Parallel over n * cin
-// planes of x.
+// The adjoint of conv2d_gather: x = act(conv^T(y, weight) + bias) (bias over the cin channels,
+// may be null), or x += conv^T(y, weight) when accumulate (bias and activation unused).
+// Parallel over n * cin planes of x.
 void conv2d_scatter(const ConvGeometry& g, const float* y, const float* weight, const float* bias,
-                    float* x, bool accumulate);
+                    float* x, bool accumulate, ConvActivation act = ConvActivation::kNone);
 
 // grad_weight += d(sum(grad_y * conv(x, weight))) / d(weight). Parallel over cout, each task
 // summing over the batch, so no two tasks write the same weight.
@@ -56,6 +73,7 @@ class Conv2dOp final : public Op {
 
   int64_t out_, kernel_, stride_, pad_, groups_;
   bool depthwise_, bias_;
+  ConvActivation activation_;
 };
 
 // Loop helpers shared by the conv2d and conv_transpose2d kernels.

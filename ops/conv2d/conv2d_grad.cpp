@@ -199,6 +199,7 @@ void conv2d_channel_sums(const float* t, int64_t n, int64_t channels, int64_t pl
 }
 
 void Conv2dOp::backward(const BackwardArgs& args) {
+  require_no_activation("conv2d", activation_);
   const ConvGeometry g = geometry(args.inputs[0].shape);
   const float* grad_y = args.grad_outputs[0].data;
   if (!args.grad_inputs[0].empty())

@@ -68,10 +68,11 @@ class Primitives final : public ConvPrimitives {
       fwd_->weights = Port(plain_weights(), fwd_pd_.weights_desc(), Role::kRead, kWeights);
       fwd_->dst = Port(plain_dst(), fwd_pd_.dst_desc(), Role::kWrite, kDst);
       if (external_bias_) {
+        // The activation must follow the bias, so it rides on the add, not on the primitive.
         fwd_->bias_add = dnnl::binary(dnnl::binary::primitive_desc(
             dnnl::binary::desc(dnnl::algorithm::binary_add, plain_dst(), channel_vector(),
                                plain_dst()),
-            engine()));
+            activation_attr(), engine()));
       } else if (spec_.bias) {
         fwd_->bias = Port(plain_bias(), fwd_pd_.bias_desc(), Role::kRead, kBias);
       }
@@ -197,14 +198,30 @@ class Primitives final : public ConvPrimitives {
                         t ? memory::format_tag::giohw : memory::format_tag::goihw);
   }
 
+  // The activation as an eltwise post-op (relu6 as clip_v2, the relu6 variant's algorithm).
+  dnnl::primitive_attr activation_attr() const {
+    dnnl::primitive_attr attr;
+    if (spec_.activation == ConvActivation::kNone) return attr;
+    dnnl::post_ops ops;
+    if (spec_.activation == ConvActivation::kRelu)
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    else
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, 0.0f, 6.0f);
+    attr.set_post_ops(ops);
+    return attr;
+  }
+
   typename Family::Fwd::primitive_desc make_forward_pd() const {
-    // forward_training: the backward primitives take this descriptor as their hint.
+    // forward_training, so that the backward primitives can take this descriptor as their
+    // hint; an activation rules backward out, so those convolutions are built for inference.
+    const bool inference = spec_.activation != ConvActivation::kNone;
     return typename Family::Fwd::primitive_desc(
         typename Family::Fwd::desc(
-            dnnl::prop_kind::forward_training, Family::kAlgorithm, md(plain_src()),
-            md(plain_weights()), spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(),
-            md(plain_dst()), strides_, pad_, pad_),
-        engine());
+            inference ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
+            Family::kAlgorithm, md(plain_src()), md(plain_weights()),
+            spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(), md(plain_dst()),
+            strides_, pad_, pad_),
+        external_bias_ ? dnnl::primitive_attr() : activation_attr(), engine());
   }
 
   ConvSpec spec_;
@@ -235,13 +252,20 @@ namespace {
 std::string spec_str(const ConvSpec& s) {
   return shape_str(s.src) + " -> " + shape_str(s.dst) + " kernel=" + std::to_string(s.kernel) +
          " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad) +
-         " groups=" + std::to_string(s.groups);
+         " groups=" + std::to_string(s.groups) +
+         (s.activation == ConvActivation::kNone
+              ? ""
+              : std::string(" activation=") + conv_activation_name(s.activation));
 }
 
 }  // namespace
 
-ConvOp::ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias)
-    : name_(std::move(name)), reference_(std::move(reference)), bias_(bias) {}
+ConvOp::ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias,
+               ConvActivation activation)
+    : name_(std::move(name)),
+      reference_(std::move(reference)),
+      bias_(bias),
+      activation_(activation) {}
 
 Inferred ConvOp::infer(std::span<const Shape> inputs) const { return reference_->infer(inputs); }
 
@@ -264,6 +288,7 @@ void ConvOp::forward(const ForwardArgs& args) {
 }
 
 void ConvOp::backward(const BackwardArgs& args) {
+  require_no_activation(name_, activation_);
   float* diff_bias = bias_ ? args.grad_params[1].data : nullptr;
   run(args.inputs[0].shape, [&](ConvPrimitives& p) {
     p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
@@ -292,7 +317,8 @@ namespace {
 class Conv2dOnednnOp final : public onednn::ConvOp {
  public:
   explicit Conv2dOnednnOp(const Attrs& attrs)
-      : ConvOp("conv2d", conv2d_schema().create(attrs), attrs.get_bool("bias")),
+      : ConvOp("conv2d", conv2d_schema().create(attrs), attrs.get_bool("bias"),
+               parse_conv_activation("conv2d", attrs.get_string("activation"))),
         stride_(attrs.get_int("stride")),
         pad_(attrs.get_int("pad")) {}
 
@@ -308,6 +334,7 @@ class Conv2dOnednnOp final : public onednn::ConvOp {
     s.stride = stride_;
     s.pad = pad_ == -1 ? (s.kernel - 1) / 2 : pad_;  // conv2d's documented automatic padding
     s.bias = inferred.params.size() > 1;
+    s.activation = activation();
     return s;
   }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/conv2d/conv2d.h"
 #include "ops/core/variant.h"
 
 namespace emt {
@@ -28,6 +29,9 @@ struct ConvSpec {
   std::vector<int64_t> src, dst;
   int64_t groups = 1, kernel = 1, stride = 1, pad = 0;
   bool bias = false;
+  // An eltwise post-op after the bias; forward only (the primitives are then built for
+  // inference and backward is not available).
+  ConvActivation activation = ConvActivation::kNone;
 };
 
 // The primitives of one ConvSpec, each created on its first use and reused after that.
@@ -50,7 +54,7 @@ class ConvOp : public Op {
  public:
   // name prefixes error messages; reference is the op's reference kernel, built from the
   // same attributes.
-  ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias);
+  ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias, ConvActivation activation);
 
   // The reference owns the shape rules (depthwise, automatic padding, error messages).
   Inferred infer(std::span<const Shape> inputs) const override;
@@ -63,6 +67,9 @@ class ConvOp : public Op {
   // Empty when oneDNN can run this node, else why not: for OpVariant::supports.
   std::string probe(std::span<const Shape> inputs) const;
 
+ protected:
+  ConvActivation activation() const { return activation_; }
+
  private:
   template <class Body>
   void run(const Shape& input, const Body& body);
@@ -70,6 +77,7 @@ class ConvOp : public Op {
   std::string name_;
   std::unique_ptr<Op> reference_;
   bool bias_;
+  ConvActivation activation_;
   // Keyed by input shape: a node normally sees one shape, and each new one costs new
   // primitives (and their JIT code), never one per call.
   std::map<Shape, std::unique_ptr<ConvPrimitives>> cache_;

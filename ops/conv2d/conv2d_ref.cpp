@@ -114,12 +114,12 @@ void mix_row(float* dst, const float* src, int64_t src_row, const float* mix, in
 }
 
 // The ungrouped pointwise conv (forward and input gradient alike): out[n, o, :] =
-// bias[o] + sum_i mix(o, i) * in[n, i, :] with mix(o, i) = mix[o * mix_out + i * mix_in],
+// act(bias[o] + sum_i mix(o, i) * in[n, i, :]) with mix(o, i) = mix[o * mix_out + i * mix_in],
 // or out += the sum when accumulate. Parallel over n * out_ch rows, or over out_ch for small
 // planes.
 void channel_mix(int64_t batch, int64_t plane, int64_t in_ch, int64_t out_ch, const float* in,
                  const float* mix, int64_t mix_out, int64_t mix_in, const float* bias, float* out,
-                 bool accumulate) {
+                 bool accumulate, ConvActivation act) {
   if (plane >= kMinPlaneRow) {
     parallel_for(batch * out_ch, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
@@ -127,6 +127,7 @@ void channel_mix(int64_t batch, int64_t plane, int64_t in_ch, int64_t out_ch, co
         float* dst = out + row * plane;
         if (!accumulate) std::fill(dst, dst + plane, bias ? bias[o] : 0.0f);
         mix_row(dst, in + n * in_ch * plane, plane, mix + o * mix_out, mix_in, in_ch, plane);
+        if (!accumulate) apply_conv_activation(act, dst, plane);
       }
     });
     return;
@@ -144,6 +145,7 @@ void channel_mix(int64_t batch, int64_t plane, int64_t in_ch, int64_t out_ch, co
     for (int64_t o = begin; o < end; ++o) {
       std::fill(row.begin(), row.end(), !accumulate && bias ? bias[o] : 0.0f);
       mix_row(row.data(), packed.get(), len, mix + o * mix_out, mix_in, in_ch, len);
+      if (!accumulate) apply_conv_activation(act, row.data(), len);
       for (int64_t n = 0; n < batch; ++n) {
         float* dst = out + (n * out_ch + o) * plane;
         const float* src = row.data() + n * plane;
@@ -159,7 +161,7 @@ void channel_mix(int64_t batch, int64_t plane, int64_t in_ch, int64_t out_ch, co
 
 // conv2d_gather for depthwise geometry: one padded input plane per output plane.
 void depthwise_gather(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
-                      float* y, bool accumulate) {
+                      float* y, bool accumulate, ConvActivation act) {
   const int64_t k = g.kernel, s = g.stride;
   const int64_t rows = (g.ho - 1) * s + k, cols = (g.wo - 1) * s + k;  // what windows read
   parallel_for(g.n * g.cout, [&](int64_t begin, int64_t end) {
@@ -174,6 +176,7 @@ void depthwise_gather(const ConvGeometry& g, const float* x, const float* weight
       for (int64_t oh = 0; oh < g.ho; ++oh)
         for (int64_t kh = 0; kh < k; ++kh)
           filter_row(out + oh * g.wo, padded.data() + (oh * s + kh) * cols, s, w + kh * k, k, g.wo);
+      if (!accumulate) apply_conv_activation(act, out, g.ho * g.wo);
     }
   });
 }
@@ -182,7 +185,7 @@ void depthwise_gather(const ConvGeometry& g, const float* x, const float* weight
 // apart, shifted by kernel-1-pad), x's side is an ordinary stride-1 correlation with the
 // flipped filter: contiguous rows again, at the price of multiplying the zeros in between.
 void depthwise_scatter(const ConvGeometry& g, const float* y, const float* weight,
-                       const float* bias, float* x, bool accumulate) {
+                       const float* bias, float* x, bool accumulate, ConvActivation act) {
   const int64_t k = g.kernel, rows = g.h + k - 1, cols = g.w + k - 1, shift = k - 1 - g.pad;
   parallel_for(g.n * g.cin, [&](int64_t begin, int64_t end) {
     std::vector<float> spread(rows * cols), flipped(k * k);
@@ -197,21 +200,60 @@ void depthwise_scatter(const ConvGeometry& g, const float* y, const float* weigh
         for (int64_t kh = 0; kh < k; ++kh)
           filter_row(out + ih * g.w, spread.data() + (ih + kh) * cols, 1, flipped.data() + kh * k,
                      k, g.w);
+      if (!accumulate) apply_conv_activation(act, out, g.h * g.w);
     }
   });
 }
 
 }  // namespace
 
+ConvActivation parse_conv_activation(const std::string& op, const std::string& name) {
+  if (name == "none") return ConvActivation::kNone;
+  if (name == "relu") return ConvActivation::kRelu;
+  if (name == "relu6") return ConvActivation::kRelu6;
+  throw OpError(op + ": activation='" + name + "' must be one of none, relu, relu6");
+}
+
+const char* conv_activation_name(ConvActivation activation) {
+  switch (activation) {
+    case ConvActivation::kRelu:
+      return "relu";
+    case ConvActivation::kRelu6:
+      return "relu6";
+    case ConvActivation::kNone:
+      break;
+  }
+  return "none";
+}
+
+void apply_conv_activation(ConvActivation activation, float* data, int64_t n) {
+  switch (activation) {
+    case ConvActivation::kNone:
+      break;
+    case ConvActivation::kRelu:
+      for (int64_t i = 0; i < n; ++i) data[i] = data[i] > 0.0f ? data[i] : 0.0f;
+      break;
+    case ConvActivation::kRelu6:
+      for (int64_t i = 0; i < n; ++i) data[i] = std::min(std::max(data[i], 0.0f), 6.0f);
+      break;
+  }
+}
+
+void require_no_activation(const std::string& op, ConvActivation activation) {
+  if (activation != ConvActivation::kNone)
+    throw OpError(op + ": backward of activation='" + conv_activation_name(activation) +
+                  "' is not supported; the attribute is for inference (train the unfused graph)");
+}
+
 void conv2d_gather(const ConvGeometry& geometry, const float* x, const float* weight,
-                   const float* bias, float* y, bool accumulate) {
+                   const float* bias, float* y, bool accumulate, ConvActivation act) {
   const ConvGeometry g = conv_detail::flatten_pointwise(geometry);
   if (g.groups == 1 && conv_detail::is_pointwise(g)) {
-    channel_mix(g.n, g.w, g.cin, g.cout, x, weight, g.cin, 1, bias, y, accumulate);
+    channel_mix(g.n, g.w, g.cin, g.cout, x, weight, g.cin, 1, bias, y, accumulate, act);
     return;
   }
   if (conv_detail::is_depthwise(g)) {
-    depthwise_gather(g, x, weight, bias, y, accumulate);
+    depthwise_gather(g, x, weight, bias, y, accumulate, act);
     return;
   }
   const TapPlan taps(g);
@@ -228,19 +270,20 @@ void conv2d_gather(const ConvGeometry& geometry, const float* x, const float* we
       for (; ci + kChannelBlock <= cin_g; ci += kChannelBlock)
         gather_taps<kChannelBlock>(g, taps, in + ci * in_plane, w + ci * kk, kk, out);
       for (; ci < cin_g; ++ci) gather_taps<1>(g, taps, in + ci * in_plane, w + ci * kk, kk, out);
+      if (!accumulate) apply_conv_activation(act, out, out_plane);
     }
   });
 }
 
 void conv2d_scatter(const ConvGeometry& geometry, const float* y, const float* weight,
-                    const float* bias, float* x, bool accumulate) {
+                    const float* bias, float* x, bool accumulate, ConvActivation act) {
   const ConvGeometry g = conv_detail::flatten_pointwise(geometry);
   if (g.groups == 1 && conv_detail::is_pointwise(g)) {
-    channel_mix(g.n, g.w, g.cout, g.cin, y, weight, 1, g.cin, bias, x, accumulate);
+    channel_mix(g.n, g.w, g.cout, g.cin, y, weight, 1, g.cin, bias, x, accumulate, act);
     return;
   }
   if (conv_detail::is_depthwise(g)) {
-    depthwise_scatter(g, y, weight, bias, x, accumulate);
+    depthwise_scatter(g, y, weight, bias, x, accumulate, act);
     return;
   }
   const TapPlan taps(g);
@@ -260,6 +303,7 @@ void conv2d_scatter(const ConvGeometry& geometry, const float* y, const float* w
                                     out);
       for (; co < cout_g; ++co)
         scatter_taps<1>(g, taps, in + co * out_plane, w + co * w_channel, w_channel, out);
+      if (!accumulate) apply_conv_activation(act, out, in_plane);
     }
   });
 }
@@ -271,7 +315,8 @@ Conv2dOp::Conv2dOp(const Attrs& attrs)
       pad_(attrs.get_int("pad")),
       groups_(attrs.get_int("groups")),
       depthwise_(attrs.get_bool("depthwise")),
-      bias_(attrs.get_bool("bias")) {
+      bias_(attrs.get_bool("bias")),
+      activation_(parse_conv_activation("conv2d", attrs.get_string("activation"))) {
   if (kernel_ < 1) throw OpError("conv2d: kernel=" + std::to_string(kernel_) + " must be >= 1");
   if (stride_ < 1) throw OpError("conv2d: stride=" + std::to_string(stride_) + " must be >= 1");
   if (pad_ < -1)
@@ -338,7 +383,8 @@ Inferred Conv2dOp::infer(std::span<const Shape> inputs) const {
 void Conv2dOp::forward(const ForwardArgs& args) {
   const ConvGeometry g = geometry(args.inputs[0].shape);
   const float* bias = bias_ ? args.params[1].data : nullptr;
-  conv2d_gather(g, args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data, false);
+  conv2d_gather(g, args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data, false,
+                activation_);
 }
 
 const OpSchema& conv2d_schema() {
@@ -361,6 +407,9 @@ const OpSchema& conv2d_schema() {
           {"depthwise", AttrType::kBool, AttrValue{false},
            "one filter per input channel: groups = out = input channels"},
           {"bias", AttrType::kBool, AttrValue{true}, "adds a learned per-channel bias"},
+          {"activation", AttrType::kString, AttrValue{std::string("none")},
+           "none, relu or relu6, applied after the bias; inference only (backward rejects it): "
+           "the compiler sets it when it fuses a following activation"},
       },
       [](const Attrs& attrs) -> std::unique_ptr<Op> { return std::make_unique<Conv2dOp>(attrs); }};
   return schema;

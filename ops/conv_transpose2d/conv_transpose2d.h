@@ -29,6 +29,7 @@ class ConvTranspose2dOp final : public Op {
 
   int64_t out_, kernel_, stride_, pad_, output_pad_;
   bool bias_;
+  ConvActivation activation_;
 };
 
 }  // namespace emt

@@ -6,6 +6,7 @@ namespace emt {
 // conv2d's forward of grad_output, and our weight gradient is conv2d's weight gradient with
 // grad_output as its input and our input as its output gradient.
 void ConvTranspose2dOp::backward(const BackwardArgs& args) {
+  require_no_activation("conv_transpose2d", activation_);
   const ConvGeometry g = geometry(args.inputs[0].shape);
   const float* grad_y = args.grad_outputs[0].data;
   if (!args.grad_inputs[0].empty())

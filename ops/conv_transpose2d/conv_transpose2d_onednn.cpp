@@ -12,7 +12,8 @@ namespace {
 class ConvTranspose2dOnednnOp final : public onednn::ConvOp {
  public:
   explicit ConvTranspose2dOnednnOp(const Attrs& attrs)
-      : ConvOp("conv_transpose2d", conv_transpose2d_schema().create(attrs), attrs.get_bool("bias")),
+      : ConvOp("conv_transpose2d", conv_transpose2d_schema().create(attrs), attrs.get_bool("bias"),
+               parse_conv_activation("conv_transpose2d", attrs.get_string("activation"))),
         stride_(attrs.get_int("stride")),
         pad_(attrs.get_int("pad")) {}
 
@@ -28,6 +29,7 @@ class ConvTranspose2dOnednnOp final : public onednn::ConvOp {
     s.stride = stride_;
     s.pad = pad_ == -1 ? (s.kernel - 1) / 2 : pad_;  // the op's documented automatic padding
     s.bias = inferred.params.size() > 1;
+    s.activation = activation();
     return s;
   }
 

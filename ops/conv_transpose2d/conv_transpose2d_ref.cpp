@@ -12,7 +12,8 @@ ConvTranspose2dOp::ConvTranspose2dOp(const Attrs& attrs)
       stride_(attrs.get_int("stride")),
       pad_(attrs.get_int("pad")),
       output_pad_(attrs.get_int("output_pad")),
-      bias_(attrs.get_bool("bias")) {
+      bias_(attrs.get_bool("bias")),
+      activation_(parse_conv_activation("conv_transpose2d", attrs.get_string("activation"))) {
   const auto fail = [](const std::string& what) { throw OpError("conv_transpose2d: " + what); };
   if (out_ < 1) fail("out=" + std::to_string(out_) + " must be >= 1");
   if (kernel_ < 1) fail("kernel=" + std::to_string(kernel_) + " must be >= 1");
@@ -70,7 +71,8 @@ Inferred ConvTranspose2dOp::infer(std::span<const Shape> inputs) const {
 void ConvTranspose2dOp::forward(const ForwardArgs& args) {
   const ConvGeometry g = geometry(args.inputs[0].shape);
   const float* bias = bias_ ? args.params[1].data : nullptr;
-  conv2d_scatter(g, args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data, false);
+  conv2d_scatter(g, args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data, false,
+                 activation_);
 }
 
 const OpSchema& conv_transpose2d_schema() {
@@ -90,6 +92,9 @@ const OpSchema& conv_transpose2d_schema() {
            "extra rows/columns at the bottom/right, < stride; 1 with kernel 3, stride 2, pad 1 "
            "doubles the size"},
           {"bias", AttrType::kBool, AttrValue{true}, "adds a learned per-channel bias"},
+          {"activation", AttrType::kString, AttrValue{std::string("none")},
+           "none, relu or relu6, applied after the bias; inference only (backward rejects it): "
+           "the compiler sets it when it fuses a following activation"},
       },
       [](const Attrs& attrs) -> std::unique_ptr<Op> {
         return std::make_unique<ConvTranspose2dOp>(attrs);

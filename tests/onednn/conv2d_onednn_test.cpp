@@ -22,6 +22,7 @@ struct Case {
   int64_t n = 1, c = 1, h = 1, w = 1;
   int64_t out = 1, kernel = 1, stride = 1, pad = -1, groups = 1;
   bool depthwise = false, bias = true;
+  std::string activation = "none";
 };
 
 Attrs attrs_of(const Case& c) {
@@ -33,6 +34,7 @@ Attrs attrs_of(const Case& c) {
   a.set("groups", c.groups);
   a.set("depthwise", c.depthwise);
   a.set("bias", c.bias);
+  a.set("activation", c.activation);
   return complete_attrs(conv2d_schema(), a);
 }
 
@@ -42,7 +44,8 @@ std::string name_of(const Case& c) {
   return "conv2d n" + std::to_string(c.n) + "c" + std::to_string(c.c) + "h" + std::to_string(c.h) +
          "w" + std::to_string(c.w) + " o" + std::to_string(c.depthwise ? c.c : c.out) + " k" +
          std::to_string(c.kernel) + " s" + std::to_string(c.stride) + " p" + std::to_string(c.pad) +
-         " g" + std::to_string(groups) + " bias=" + std::to_string(c.bias);
+         " g" + std::to_string(groups) + " bias=" + std::to_string(c.bias) +
+         (c.activation == "none" ? "" : " " + c.activation);
 }
 
 void check_case(const Case& c, uint32_t seed, Wanted wanted = {}) {
@@ -93,6 +96,38 @@ TEST(Conv2dOnednn, MatchesReferenceOnGroupsAndEvenSizes) {
   check_case({.n = 3, .c = 1, .h = 6, .w = 4, .kernel = 3, .stride = 2, .depthwise = true}, 4);
   check_case({.n = 2, .c = 32, .h = 16, .w = 16, .out = 64, .kernel = 1, .stride = 1}, 5);
   check_case({.n = 2, .c = 32, .h = 16, .w = 16, .kernel = 3, .stride = 2, .depthwise = true}, 6);
+}
+
+// The activation runs as an eltwise post-op: on the plain-layout GEMM path (1x1) as on the
+// blocked one, with and without bias. Forward only, so eval passes; inputs scaled so that
+// relu6 clips.
+TEST(Conv2dOnednn, ActivationMatchesReference) {
+  const CheckOptions eval_only{
+      .passes = {{Mode::kEval, false}, {Mode::kEval, false}},
+      .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
+        for (float& v : inputs[0]) v *= 8.0f;
+      }};
+  uint32_t seed = 1;
+  for (const char* activation : {"relu", "relu6"}) {
+    for (Case c : sweep()) {
+      c.activation = activation;
+      check_variant(conv2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}}, name_of(c),
+                    seed++, eval_only);
+    }
+    check_variant(
+        conv2d_onednn_variant(),
+        attrs_of({.n = 2, .c = 32, .h = 16, .w = 16, .out = 64, .activation = activation}),
+        {{2, 32, 16, 16}}, std::string("pointwise ") + activation, seed++, eval_only);
+  }
+}
+
+TEST(Conv2dOnednn, ActivationIsForwardOnly) {
+  const Attrs attrs =
+      attrs_of({.c = 3, .h = 5, .w = 5, .out = 2, .kernel = 3, .activation = "relu"});
+  OpHarness h("conv2d", attrs, {{1, 3, 5, 5}});
+  h.op = conv2d_onednn_variant().create(attrs);
+  h.forward(Mode::kEval);
+  EXPECT_THROW(h.backward(), OpError);
 }
 
 TEST(Conv2dOnednn, SkipsNullGradients) {

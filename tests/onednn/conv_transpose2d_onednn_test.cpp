@@ -24,6 +24,7 @@ struct Case {
   int64_t n = 1, c = 1, h = 1, w = 1;
   int64_t out = 1, kernel = 1, stride = 1, pad = -1, output_pad = 0;
   bool bias = true;
+  std::string activation = "none";
 };
 
 Attrs attrs_of(const Case& c) {
@@ -34,6 +35,7 @@ Attrs attrs_of(const Case& c) {
   a.set("pad", c.pad);
   a.set("output_pad", c.output_pad);
   a.set("bias", c.bias);
+  a.set("activation", c.activation);
   return complete_attrs(conv_transpose2d_schema(), a);
 }
 
@@ -42,7 +44,8 @@ std::string name_of(const Case& c) {
   return "conv_transpose2d n" + std::to_string(c.n) + "c" + std::to_string(c.c) + "h" +
          std::to_string(c.h) + "w" + std::to_string(c.w) + " o" + std::to_string(c.out) + " k" +
          std::to_string(c.kernel) + " s" + std::to_string(c.stride) + " p" + std::to_string(c.pad) +
-         " op" + std::to_string(c.output_pad) + " bias=" + std::to_string(c.bias);
+         " op" + std::to_string(c.output_pad) + " bias=" + std::to_string(c.bias) +
+         (c.activation == "none" ? "" : " " + c.activation);
 }
 
 void check_case(const Case& c, uint32_t seed, Wanted wanted = {}) {
@@ -100,6 +103,49 @@ TEST(ConvTranspose2dOnednn, MatchesReferenceOnDecoderShapes) {
   check_case({.n = 3, .c = 16, .h = 6, .w = 10, .out = 48, .kernel = 3, .stride = 2}, 2);
   check_case(
       {.n = 1, .c = 32, .h = 4, .w = 4, .out = 16, .kernel = 1, .stride = 2, .output_pad = 1}, 3);
+}
+
+// With a bias the activation follows the separate bias add (a post-op of the binary
+// primitive), without one it is a post-op of the deconvolution: both are swept. Forward only,
+// so eval passes; inputs scaled so that relu6 clips.
+TEST(ConvTranspose2dOnednn, ActivationMatchesReference) {
+  const CheckOptions eval_only{
+      .passes = {{Mode::kEval, false}, {Mode::kEval, false}},
+      .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
+        for (float& v : inputs[0]) v *= 8.0f;
+      }};
+  uint32_t seed = 1;
+  for (const char* activation : {"relu", "relu6"}) {
+    for (Case c : sweep()) {
+      c.activation = activation;
+      check_variant(conv_transpose2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}},
+                    name_of(c), seed++, eval_only);
+    }
+    for (bool bias : {true, false}) {
+      const Case decoder{.n = 2,
+                         .c = 64,
+                         .h = 8,
+                         .w = 8,
+                         .out = 32,
+                         .kernel = 3,
+                         .stride = 2,
+                         .pad = 1,
+                         .output_pad = 1,
+                         .bias = bias,
+                         .activation = activation};
+      check_variant(conv_transpose2d_onednn_variant(), attrs_of(decoder), {{2, 64, 8, 8}},
+                    name_of(decoder), seed++, eval_only);
+    }
+  }
+}
+
+TEST(ConvTranspose2dOnednn, ActivationIsForwardOnly) {
+  const Attrs attrs =
+      attrs_of({.c = 3, .h = 5, .w = 5, .out = 2, .kernel = 3, .stride = 2, .activation = "relu6"});
+  OpHarness h("conv_transpose2d", attrs, {{1, 3, 5, 5}});
+  h.op = conv_transpose2d_onednn_variant().create(attrs);
+  h.forward(Mode::kEval);
+  EXPECT_THROW(h.backward(), OpError);
 }
 
 TEST(ConvTranspose2dOnednn, SkipsNullGradients) {

@@ -17,6 +17,7 @@ struct ConvCase {
   Shape in;
   int64_t out = 0, kernel = 3, stride = 1, pad = -1, groups = 1;
   bool depthwise = false, bias = true;
+  std::string activation = "none";
 
   Attrs attrs() const {
     Attrs a;
@@ -27,6 +28,7 @@ struct ConvCase {
     a.set("groups", groups);
     a.set("depthwise", depthwise);
     a.set("bias", bias);
+    a.set("activation", activation);
     return a;
   }
   std::string describe() const { return describe_case("conv2d", attrs(), {in}); }
@@ -304,6 +306,58 @@ TEST(Conv2d, BackwardAccumulatesAndSkipsNullGradients) {
       ASSERT_NEAR(grad_x[i], -1.0f + h.grad_inputs[0][i], 1e-5)
           << c.describe() << " input [" << i << "]";
   }
+}
+
+// The relu and relu6 ops' definitions, applied to a naive output; returns how many values relu6
+// clipped at 6, so that a test can check the inputs reached the upper kink.
+int activate(Naive& y, const std::string& activation) {
+  int clipped = 0;
+  for (double& v : y.value) {
+    if (activation == "none") continue;
+    v = std::max(v, 0.0);
+    if (activation == "relu6" && v > 6.0) {
+      v = 6.0;
+      ++clipped;
+    }
+  }
+  return clipped;
+}
+
+TEST(Conv2d, ForwardActivationMatchesNaiveOnAwkwardShapes) {
+  std::mt19937 rng(15);
+  for (const char* activation : {"relu", "relu6"}) {
+    int clipped = 0;
+    for (ConvCase c : awkward_cases()) {
+      c.activation = activation;
+      OpHarness h("conv2d", c.attrs(), {c.in});
+      h.randomize(rng, -2.0f, 2.0f);  // sums beyond 6, for relu6's upper kink
+      h.forward(Mode::kEval);
+      const std::vector<float> no_bias;
+      NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
+                                   h.grad_outputs[0]);
+      clipped += activate(ref.y, activation);
+      expect_close(h.outputs[0], ref.y, "output", c.describe());
+    }
+    if (std::string(activation) == "relu6") {
+      EXPECT_GT(clipped, 100);
+    }
+  }
+}
+
+TEST(Conv2d, ActivationIsForwardOnly) {
+  ConvCase c{.in = {1, 2, 4, 4}, .out = 3, .kernel = 3, .activation = "relu"};
+  OpHarness h("conv2d", c.attrs(), {c.in});
+  std::mt19937 rng(16);
+  h.randomize(rng);
+  h.forward(Mode::kEval);
+  try {
+    h.backward();
+    ADD_FAILURE() << "backward with activation=relu did not throw";
+  } catch (const OpError& e) {
+    EXPECT_NE(std::string(e.what()).find("activation='relu'"), std::string::npos) << e.what();
+  }
+  c.activation = "gelu";
+  EXPECT_THROW(OpHarness("conv2d", c.attrs(), {c.in}), OpError);
 }
 
 void expect_shape_error(const ConvCase& c, const std::string& fragment) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@ struct ConvTCase {
   Shape in;
   int64_t out = 1, kernel = 3, stride = 1, pad = -1, output_pad = 0;
   bool bias = true;
+  std::string activation = "none";
 
   Attrs attrs() const {
     Attrs a;
@@ -25,6 +27,7 @@ struct ConvTCase {
     a.set("pad", pad);
     a.set("output_pad", output_pad);
     a.set("bias", bias);
+    a.set("activation", activation);
     return a;
   }
   std::string describe() const { return describe_case("conv_transpose2d", attrs(), {in}); }
@@ -266,6 +269,50 @@ TEST(ConvTranspose2d, BackwardAccumulatesAndSkipsNullGradients) {
       ASSERT_NEAR(grad_x[i], -1.0f + h.grad_inputs[0][i], 1e-5)
           << c.describe() << " input [" << i << "]";
   }
+}
+
+TEST(ConvTranspose2d, ForwardActivationMatchesNaiveOnAwkwardShapes) {
+  std::mt19937 rng(25);
+  for (const char* activation : {"relu", "relu6"}) {
+    int clipped = 0;
+    for (ConvTCase c : awkward_cases()) {
+      c.activation = activation;
+      OpHarness h("conv_transpose2d", c.attrs(), {c.in});
+      h.randomize(rng, -2.0f, 2.0f);  // sums beyond 6, for relu6's upper kink
+      h.forward(Mode::kEval);
+      const std::vector<float> no_bias;
+      NaiveConvT ref = naive_conv_transpose2d(c, h.inputs[0], h.params[0],
+                                              c.bias ? h.params[1] : no_bias, h.grad_outputs[0]);
+      // The relu and relu6 ops' definitions.
+      for (double& v : ref.y.value) {
+        v = std::max(v, 0.0);
+        if (std::string(activation) == "relu6" && v > 6.0) {
+          v = 6.0;
+          ++clipped;
+        }
+      }
+      expect_close(h.outputs[0], ref.y, "output", c.describe());
+    }
+    if (std::string(activation) == "relu6") {
+      EXPECT_GT(clipped, 100);
+    }
+  }
+}
+
+TEST(ConvTranspose2d, ActivationIsForwardOnly) {
+  ConvTCase c{.in = {1, 2, 3, 3}, .out = 3, .kernel = 3, .stride = 2, .activation = "relu6"};
+  OpHarness h("conv_transpose2d", c.attrs(), {c.in});
+  std::mt19937 rng(26);
+  h.randomize(rng);
+  h.forward(Mode::kEval);
+  try {
+    h.backward();
+    ADD_FAILURE() << "backward with activation=relu6 did not throw";
+  } catch (const OpError& e) {
+    EXPECT_NE(std::string(e.what()).find("activation='relu6'"), std::string::npos) << e.what();
+  }
+  c.activation = "sigmoid";
+  EXPECT_THROW(OpHarness("conv_transpose2d", c.attrs(), {c.in}), OpError);
 }
 
 void expect_error(const ConvTCase& c, const std::string& fragment) {

@@ -1,0 +1,181 @@
+#include "engine/compiler/fusion.h"
+
+#include <cmath>
+#include <numeric>
+
+#include "ops/registry.h"
+
+namespace emt {
+namespace {
+
+bool is_conv(const std::string& op) { return op == "conv2d" || op == "conv_transpose2d"; }
+bool is_activation(const std::string& op) { return op == "relu" || op == "relu6"; }
+
+// What one convolution absorbs: step indices, -1 for none.
+struct Absorbed {
+  int bn = -1, act = -1;
+};
+
+class Fuser {
+ public:
+  explicit Fuser(Program& p) : p_(p), standin_(p.values.size()), pinned_(p.values.size(), false) {
+    std::iota(standin_.begin(), standin_.end(), 0);
+    // Values someone reads by name after the forward must survive.
+    for (const auto& [name, v] : p_.outputs) pinned_[v] = true;
+    for (const LossTerm& t : p_.graph->objective.terms) {
+      pinned_[p_.value(t.input)] = true;
+      pinned_[p_.value(t.target)] = true;
+    }
+  }
+
+  void run() {
+    std::vector<bool> removed(p_.steps.size(), false);
+    std::vector<Absorbed> absorbed(p_.steps.size());
+    for (size_t s = 0; s < p_.steps.size(); ++s) {
+      const Step& step = p_.steps[s];
+      if (step.node->op == "dropout") {
+        // Steps run in topological order, so the input's stand-in is already final.
+        standin_[step.output] = standin_[step.inputs[0]];
+        removed[s] = true;
+        p_.elided_nodes.push_back(step.node->name);
+        continue;
+      }
+      if (!is_conv(step.node->op)) continue;
+      Absorbed& a = absorbed[s];
+      int reader = sole_reader(step.output);
+      if (reader >= 0 && p_.steps[reader].node->op == "batch_norm") {
+        a.bn = reader;
+        reader = sole_reader(p_.steps[reader].output);
+      }
+      if (reader >= 0 && is_activation(p_.steps[reader].node->op)) a.act = reader;
+      if (a.bn >= 0) removed[a.bn] = true;
+      if (a.act >= 0) removed[a.act] = true;
+    }
+    rebuild(removed, absorbed);
+    p_.fused = true;
+  }
+
+ private:
+  // The step reading v when it is the only reader and v need not survive; -1 otherwise.
+  int sole_reader(int v) const {
+    const std::vector<int>& readers = p_.values[v].consumers;
+    return !pinned_[v] && readers.size() == 1 ? readers[0] : -1;
+  }
+
+  // The convolution takes over its absorbed steps: their output, their params, an activation.
+  void absorb(Step& conv, const Absorbed& a) {
+    if (a.bn < 0 && a.act < 0) return;
+    Attrs attrs = conv.node->attrs;
+    if (a.bn >= 0) {
+      const Step& bn = p_.steps[a.bn];
+      // The fold's shift is a bias even when the convolution had none.
+      attrs.set("bias", true);
+      BatchNormFold fold;
+      fold.weight = conv.params.at(0);
+      fold.bias = conv.params.size() > 1 ? conv.params[1] : -1;
+      fold.gamma = bn.params.at(0);  // batch_norm's params: gamma, beta, running mean, var
+      fold.beta = bn.params.at(1);
+      fold.mean = bn.params.at(2);
+      fold.var = bn.params.at(3);
+      fold.eps = bn.node->attrs.get_float("eps");
+      fold.channel_axis = conv.node->op == "conv_transpose2d" ? 1 : 0;
+      conv.params.insert(conv.params.end(), bn.params.begin(), bn.params.end());
+      conv.fold = fold;
+      conv.fused.push_back(bn.node);
+      conv.output = bn.output;
+    }
+    if (a.act >= 0) {
+      const Step& act = p_.steps[a.act];
+      attrs.set("activation", act.node->op);
+      conv.fused.push_back(act.node);
+      conv.output = act.output;
+    }
+    std::vector<Shape> in_shapes;
+    for (int v : conv.inputs) in_shapes.push_back(p_.values[v].shape);
+    // The node compiled with these shapes, so only a bad fusion could make this throw.
+    conv.op = find_op_schema(conv.node->op)->create(attrs);
+    conv.macs_per_sample = conv.op->infer(in_shapes).macs_per_sample;
+    conv.impl = "reference";
+    conv.dispatch_note.clear();
+    choose_variant(conv, p_.backend, attrs, in_shapes);
+  }
+
+  // Drops the removed steps and every value nothing produces any more, renumbering the rest.
+  void rebuild(const std::vector<bool>& removed, const std::vector<Absorbed>& absorbed) {
+    std::vector<int> renumbered(p_.values.size(), -1);
+    std::vector<ValueInfo> values;
+    for (size_t v = 0; v < p_.values.size(); ++v) {
+      if (p_.values[v].kind == ValueKind::kActivation) continue;
+      renumbered[v] = static_cast<int>(values.size());
+      values.push_back(p_.values[v]);
+    }
+    std::vector<Step> steps;
+    for (size_t s = 0; s < p_.steps.size(); ++s) {
+      if (removed[s]) continue;
+      Step step = std::move(p_.steps[s]);
+      absorb(step, absorbed[s]);
+      for (int& v : step.inputs) v = renumbered[standin_[v]];
+      ValueInfo out = p_.values[step.output];
+      out.producer = static_cast<int>(steps.size());
+      out.consumers.clear();
+      renumbered[step.output] = static_cast<int>(values.size());
+      step.output = renumbered[step.output];
+      values.push_back(std::move(out));
+      steps.push_back(std::move(step));
+    }
+    for (size_t s = 0; s < steps.size(); ++s)
+      for (int v : steps[s].inputs) values[v].consumers.push_back(static_cast<int>(s));
+
+    std::map<std::string, int> index;
+    for (const auto& [name, v] : p_.value_index)
+      if (renumbered[standin_[v]] >= 0) index[name] = renumbered[standin_[v]];
+    for (auto& [name, v] : p_.outputs) v = renumbered[standin_[v]];
+    p_.values = std::move(values);
+    p_.value_index = std::move(index);
+    p_.steps = std::move(steps);
+  }
+
+  Program& p_;
+  std::vector<int> standin_;  // per value, the value read in its place (dropout's input)
+  std::vector<bool> pinned_;
+};
+
+}  // namespace
+
+void fuse_for_inference(Program& program) {
+  if (!program.fused) Fuser(program).run();
+}
+
+void fold_batch_norm(const Shape& weight_shape, int channel_axis, double eps, const float* weight,
+                     const float* bias, const float* gamma, const float* beta, const float* mean,
+                     const float* var, float* folded_weight, float* folded_bias) {
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < channel_axis; ++i) outer *= weight_shape[i];
+  for (size_t i = channel_axis + 1; i < weight_shape.size(); ++i) inner *= weight_shape[i];
+  const int64_t channels = weight_shape[channel_axis];
+  for (int64_t c = 0; c < channels; ++c) {
+    const double scale = static_cast<double>(gamma[c]) / std::sqrt(double(var[c]) + eps);
+    const double b = bias ? bias[c] : 0.0;
+    folded_bias[c] = static_cast<float>((b - mean[c]) * scale + beta[c]);
+    for (int64_t o = 0; o < outer; ++o) {
+      const int64_t base = (o * channels + c) * inner;
+      for (int64_t i = 0; i < inner; ++i)
+        folded_weight[base + i] = static_cast<float>(weight[base + i] * scale);
+    }
+  }
+}
+
+std::string fusion_label(const Step& step) {
+  const std::string& name = step.node->name;
+  std::string label = name;
+  for (const Node* n : step.fused) {
+    // The longest shared prefix that ends at a '.': "backbone.ds1.dw." for dw.conv and dw.bn.
+    size_t common = 0;
+    for (size_t i = 0; i < std::min(name.size(), n->name.size()) && name[i] == n->name[i]; ++i)
+      if (name[i] == '.') common = i + 1;
+    label += " + " + n->name.substr(common);
+  }
+  return label;
+}
+
+}  // namespace emt
