@@ -28,8 +28,12 @@
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/engine/tiny_graph.h"
 
 namespace {
+
+using emt::test::kSmallData;
+using emt::test::kTinyGraph;
 
 namespace fs = std::filesystem;
 using emt::BootstrapOptions;
@@ -311,40 +315,6 @@ TEST_F(EvalToolsPlots, OverlayShowsImageTruthAndPredictionSideBySide) {
 
 // ---------------------------------------------------------------------------------------------
 // `engine eval` end to end
-
-constexpr std::string_view kTinyGraph = R"toml(
-[graph]
-name = "tiny"
-inputs = { image = [1, "${data.input_size}", "${data.input_size}"] }
-targets = { label = [1], mask = [1, "${data.input_size}", "${data.input_size}"] }
-outputs = { cls = "cls_prob", seg = "seg_prob" }
-nodes = [
-  { op = "conv2d", name = "c1", in = "image", out = 8, kernel = 3, bias = false },
-  { op = "batch_norm", name = "bn1" },
-  { op = "relu", name = "r1" },
-  { op = "conv2d", name = "c2", out = 8, kernel = 3, stride = 2, bias = false },
-  { op = "batch_norm", name = "bn2" },
-  { op = "relu", name = "r2" },
-  { op = "conv_transpose2d", name = "u2", out = 8, kernel = 3, stride = 2, pad = 1, output_pad = 1, bias = false },
-  { op = "add", name = "s1", in = ["u2", "r1"] },
-  { op = "conv2d", name = "seg_logit", out = 1, kernel = 3 },
-  { op = "sigmoid", name = "seg_prob" },
-  { op = "global_avg_pool", name = "gap", in = "r2" },
-  { op = "dense", name = "cls_logit", out = 1 },
-  { op = "sigmoid", name = "cls_prob" },
-]
-
-[objective]
-terms = [
-  { loss = "weighted_bce", input = "cls_logit", target = "label", weight = 1.0 },
-  { loss = "dice", input = "seg_prob", target = "mask", weight = 1.0 },
-]
-)toml";
-
-const std::vector<std::string> kSmallData = {
-    "data.count=40", "data.input_size=32", "data.phantom_min_side=96", "data.phantom_max_side=128",
-    "eval.batch=8",
-};
 
 class EvalToolsCommand : public emt::test::TempDirTest {
  protected:
