@@ -3,6 +3,9 @@
 #include <tbb/parallel_for.h>
 
 #include <filesystem>
+#include <numeric>
+#include <span>
+#include <string>
 
 #include "engine/data/group_split.h"
 #include "engine/data/near_duplicates.h"
@@ -10,6 +13,42 @@
 
 namespace emt {
 namespace {
+
+// The plain grouped, stratified split, or with data.folds > 0 one cross-validation fold.
+SplitIndices split_data(const Config& config, std::span<const int> labels,
+                        std::span<const int> groups) {
+  const auto seed = static_cast<uint64_t>(config.get_int("data.seed"));
+  const int64_t folds = config.get_int("data.folds");
+  if (folds == 0) {
+    return grouped_stratified_split(labels, groups, config.get_float("data.train_fraction"),
+                                    config.get_float("data.val_fraction"), seed);
+  }
+  if (folds < 3) {
+    throw GraphError(config.where("data.folds"),
+                     "data.folds = " + std::to_string(folds) +
+                         ": must be 0 (the plain split) or at least 3 (test, val and train parts)");
+  }
+  const int64_t fold = config.get_int("data.fold");
+  if (fold < 0 || fold >= folds) {
+    throw GraphError(config.where("data.fold"),
+                     "data.fold = " + std::to_string(fold) + ": must lie in 0 .. " +
+                         std::to_string(folds - 1) + " (data.folds - 1)");
+  }
+  if (static_cast<size_t>(folds) > labels.size()) {
+    throw GraphError(config.where("data.folds"), "data.folds = " + std::to_string(folds) +
+                                                     ": more folds than the " +
+                                                     std::to_string(labels.size()) + " images");
+  }
+  return grouped_kfold(labels, groups, static_cast<int>(folds), seed)[static_cast<size_t>(fold)];
+}
+
+// ", fold 2 of 8" when cross-validating, else nothing.
+std::string fold_description(const Config& config) {
+  const int64_t folds = config.get_int("data.folds");
+  return folds == 0 ? std::string()
+                    : ", fold " + std::to_string(config.get_int("data.fold")) + " of " +
+                          std::to_string(folds);
+}
 
 Dataset load_files(const Config& config, int channels) {
   namespace fs = std::filesystem;
@@ -70,14 +109,14 @@ Dataset load_files(const Config& config, int channels) {
     labels.push_back(s.label);
     malignant += s.label;
   }
-  data.split = grouped_stratified_split(labels, groups, config.get_float("data.train_fraction"),
-                                        config.get_float("data.val_fraction"), seed);
+  data.split = split_data(config, labels, groups);
   data.skipped = std::move(report.issues);
-  data.description =
-      kind + " " + source.string() + ": " + std::to_string(data.samples.size()) + " images (" +
-      std::to_string(malignant) + " malignant), " + std::to_string(data.skipped.size()) +
-      " skipped, " + std::to_string(dup.merged_count) + " near-duplicate groups, seed " +
-      std::to_string(seed) + ", " + std::to_string(size) + "x" + std::to_string(size);
+  data.description = kind + " " + source.string() + ": " + std::to_string(data.samples.size()) +
+                     " images (" + std::to_string(malignant) + " malignant), " +
+                     std::to_string(data.skipped.size()) + " skipped, " +
+                     std::to_string(dup.merged_count) + " near-duplicate groups, seed " +
+                     std::to_string(seed) + fold_description(config) + ", " + std::to_string(size) +
+                     "x" + std::to_string(size);
   return data;
 }
 
@@ -107,12 +146,18 @@ Dataset load_dataset(const Config& config, int channels) {
     labels.push_back(s.label);
     malignant += s.label;
   }
-  data.split = stratified_split(labels, config.get_float("data.train_fraction"),
-                                config.get_float("data.val_fraction"), phantom.seed);
+  if (config.get_int("data.folds") == 0) {
+    data.split = stratified_split(labels, config.get_float("data.train_fraction"),
+                                  config.get_float("data.val_fraction"), phantom.seed);
+  } else {
+    std::vector<int> singletons(labels.size());  // phantoms are unrelated: one group each
+    std::iota(singletons.begin(), singletons.end(), 0);
+    data.split = split_data(config, labels, singletons);
+  }
   data.description = "phantom: " + std::to_string(phantom.count) + " images (" +
                      std::to_string(malignant) + " malignant), seed " +
-                     std::to_string(phantom.seed) + ", " + std::to_string(size) + "x" +
-                     std::to_string(size);
+                     std::to_string(phantom.seed) + fold_description(config) + ", " +
+                     std::to_string(size) + "x" + std::to_string(size);
   return data;
 }
 

@@ -42,6 +42,13 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"data.input_size", i(64), "network input side in pixels (square)"},
       {"data.train_fraction", f(0.7), "stratified split: training share"},
       {"data.val_fraction", f(0.15), "stratified split: validation share (the rest is test)"},
+      {"data.folds", i(0),
+       "cross-validation: cut the data into this many stratified parts of whole groups and use "
+       "fold data.fold instead of the train/val fractions (0: the plain split)"},
+      {"data.fold", i(0),
+       "cross-validation fold, 0 .. data.folds - 1: test on part data.fold, validate on the next "
+       "part, train on the rest (the paper's 4 x 75/12.5/12.5 is data.folds = 8, folds 0, 2, 4, "
+       "6)"},
       {"data.norm_mean", f(0.5), "pixel/255 is normalised as (x - mean) / std"},
       {"data.norm_std", f(0.25), "see data.norm_mean"},
       {"data.phantom_min_side", i(160), "shortest phantom image side"},

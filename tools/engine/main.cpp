@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "engine/compiler/plan_report.h"
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
+#include "engine/experiments/experiments.h"
 #include "engine/io/atomic_file.h"
 #include "engine/onnx/export.h"
 #include "engine/runtime/threading.h"
@@ -38,6 +41,12 @@ commands:
                 of the seeded split); writes metrics.json (acc, sen, spe, auc, dsc, iou with
                 95% bootstrap intervals), per_image.csv, roc.png and overlays/ (best and worst 4
                 by Dice). Input size, normalisation and threshold come from the weights
+  experiment KIND [GRAPH] --out DIR
+                the paper's experiments, one training after another into a job directory
+                (re-running the command resumes it): wp-sweep (Single-CLF over W_p with 4-fold
+                cross-validation; --values, --folds; wp_sweep.csv/.png), ablation (EMT-Net vs
+                Single-CLF vs Single-SGM on one split; ablation.md) and grid (W_p x W_c, --wp,
+                --wc; grid.csv, grid.png heat maps of SEN and SPE)
   bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
                 at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
                 (run from the project root: uses tools/bench and ../shared/reference)
@@ -76,7 +85,9 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 )";
 
 struct Args {
-  std::string command, graph, out, json, ort_model, weights;
+  std::string command, graph, out, json, ort_model, weights, experiment;
+  std::vector<double> values, wc_values;
+  int folds = 4;
   bool logits = false;
   std::optional<double> threshold, target_sensitivity;
   std::string split = "all";
@@ -111,6 +122,20 @@ double parse_fraction(const std::string& flag, const char* text, double lo, doub
     usage_error(flag + " expects a number in " + (open_lo ? "(" : "[") + std::to_string(lo) + ", " +
                 std::to_string(hi) + "], got '" + text + "'");
   return v;
+}
+
+std::vector<double> parse_list(const std::string& flag, const char* text) {
+  std::vector<double> values;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end || !(v > 0))
+      usage_error(flag + " expects positive numbers separated by commas, got '" + text + "'");
+    values.push_back(v);
+  }
+  return values;
 }
 
 Args parse_args(int argc, char** argv) {
@@ -148,6 +173,12 @@ Args parse_args(int argc, char** argv) {
       a.profile = true;
     } else if (arg == "--iters") {
       a.iterations = static_cast<int>(parse_int(arg, value()));
+    } else if (arg == "--values" || arg == "--wp") {
+      a.values = parse_list(arg, value());
+    } else if (arg == "--wc") {
+      a.wc_values = parse_list(arg, value());
+    } else if (arg == "--folds") {
+      a.folds = static_cast<int>(parse_int(arg, value()));
     } else if (arg == "--weights") {
       a.weights = value();
     } else if (arg == "--threshold") {
@@ -180,14 +211,28 @@ Args parse_args(int argc, char** argv) {
       positional.push_back(arg);
     }
   }
-  if (positional.empty())
-    usage_error("missing command (check, plan, run, eval, bench or export-onnx)");
+  const std::string command_list = "check, plan, run, eval, bench, export-onnx or experiment";
+  if (positional.empty()) usage_error("missing command (" + command_list + ")");
   a.command = positional[0];
-  const std::vector<std::string> commands = {"check", "plan",  "run",
-                                             "eval",  "bench", "export-onnx"};
+  const std::vector<std::string> commands = {"check", "plan",        "run",       "eval",
+                                             "bench", "export-onnx", "experiment"};
   if (std::find(commands.begin(), commands.end(), a.command) == commands.end())
-    usage_error("unknown command '" + a.command +
-                "' (check, plan, run, eval, bench or export-onnx)");
+    usage_error("unknown command '" + a.command + "' (" + command_list + ")");
+  if (a.command == "experiment") {
+    // engine experiment KIND [GRAPH]: the graph defaults to the one the paper's experiment uses.
+    if (positional.size() < 2 || positional.size() > 3)
+      usage_error("experiment takes a kind (wp-sweep, ablation or grid) and optionally a graph");
+    a.experiment = positional[1];
+    const std::map<std::string, std::string> default_graph = {
+        {"wp-sweep", "graphs/single_clf.toml"},
+        {"ablation", "graphs/emtnet.toml"},
+        {"grid", "graphs/emtnet.toml"}};
+    if (!default_graph.count(a.experiment))
+      usage_error("unknown experiment '" + a.experiment + "' (wp-sweep, ablation or grid)");
+    a.graph = positional.size() == 3 ? positional[2] : default_graph.at(a.experiment);
+    if (a.out.empty()) usage_error("experiment needs --out DIR (re-running it resumes the job)");
+    return a;
+  }
   if (a.command == "export-onnx" && (a.weights.empty() || a.out.empty()))
     usage_error("export-onnx needs --weights W and -o FILE");
   if (a.command == "eval" && (a.weights.empty() || a.out.empty()))
@@ -221,6 +266,36 @@ int run_eval_command(const Args& args) {
   options.bootstrap_resamples = args.bootstrap;
   options.console = args.quiet ? nullptr : &std::cerr;
   emt::run_eval(file, options);
+  return 0;
+}
+
+int run_experiment_command(const Args& args) {
+  std::vector<std::string> overrides;
+  for (const std::string& set : args.sets) {
+    // The job records its settings to recognise itself on resume: a dataset path must not
+    // depend on the working directory.
+    const std::string key = "data.source=";
+    if (set.rfind(key, 0) == 0 && set.substr(key.size()) != "phantom")
+      overrides.push_back(key + std::filesystem::absolute(set.substr(key.size())).string());
+    else
+      overrides.push_back(set);
+  }
+  const emt::JobOptions job{args.backend, &std::cout, false};
+  const std::filesystem::path graph = args.graph, out = args.out;
+  if (args.experiment == "wp-sweep") {
+    emt::WpSweepSpec spec{graph, overrides, out};
+    if (!args.values.empty()) spec.values = args.values;
+    spec.folds = args.folds;
+    emt::wp_sweep(spec, job);
+  } else if (args.experiment == "ablation") {
+    const std::filesystem::path dir = graph.parent_path();
+    emt::ablation({graph, dir / "single_clf.toml", dir / "single_sgm.toml", overrides, out}, job);
+  } else {
+    emt::WeightGridSpec spec{graph, overrides, out};
+    if (!args.values.empty()) spec.wp_values = args.values;
+    if (!args.wc_values.empty()) spec.wc_values = args.wc_values;
+    emt::weight_grid(spec, job);
+  }
   return 0;
 }
 
@@ -267,6 +342,7 @@ int main(int argc, char** argv) {
   try {
     emt::init_threading(args.threads);
     if (args.command == "bench") return run_bench_command(args);
+    if (args.command == "experiment") return run_experiment_command(args);
     if (args.command == "eval") return run_eval_command(args);
     const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
     auto graph = std::make_shared<const emt::Graph>(file.graph);
