@@ -13,28 +13,14 @@
 namespace emt {
 namespace {
 
-const cv::Scalar kInk(30, 30, 30), kGrid(225, 225, 225), kPaper(255, 255, 255);
+using draw::Align;
+using draw::Axes;
+using draw::kPaper;
+using draw::put_text;
+
 const cv::Scalar kCurve(180, 90, 20), kMarker(40, 40, 220);  // BGR: blue curve, red marker
 const cv::Scalar kTruth(60, 200, 60), kPrediction(50, 50, 230);
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-enum class Align { kLeft, kCentre, kRight };
-
-// at is the left, middle or right end of the text's baseline.
-void put_text(cv::Mat& img, const std::string& text, cv::Point at, Align align, double scale = 0.45,
-              const cv::Scalar& colour = kInk) {
-  int baseline = 0;
-  const cv::Size size = cv::getTextSize(text, kFont, scale, 1, &baseline);
-  if (align == Align::kCentre) at.x -= size.width / 2;
-  if (align == Align::kRight) at.x -= size.width;
-  cv::putText(img, text, at, kFont, scale, colour, 1, cv::LINE_AA);
-}
 
 // Text readable on any background: a dark outline under light letters.
 void put_label(cv::Mat& img, const std::string& text, cv::Point at) {
@@ -42,37 +28,18 @@ void put_label(cv::Mat& img, const std::string& text, cv::Point at) {
   cv::putText(img, text, at, kFont, 0.4, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
 }
 
-// A unit square of data coordinates drawn into a pixel rectangle.
-struct Axes {
-  cv::Rect area;
-  cv::Point at(double x, double y) const {
-    return {area.x + cvRound(x * area.width), area.y + area.height - cvRound(y * area.height)};
-  }
-};
-
-// Frame, grid and ticks every 0.2 on both axes, the title above and the axis labels; returns the
-// plotting area.
+// Frame, grid and ticks every 0.2 on both axes of a unit square, the title above and the axis
+// labels; returns the plotting area.
 Axes draw_axes(cv::Mat& canvas, const std::string& title, const std::string& xlabel,
                const std::string& ylabel) {
   const int left = 58, right = 22, top = 44, bottom = 54;
   const Axes axes{cv::Rect(left, top, canvas.cols - left - right, canvas.rows - top - bottom)};
   for (int k = 0; k <= 5; ++k) {
     const double v = k / 5.0;
-    cv::line(canvas, axes.at(v, 0), axes.at(v, 1), kGrid, 1);
-    cv::line(canvas, axes.at(0, v), axes.at(1, v), kGrid, 1);
-    cv::line(canvas, axes.at(v, 0), axes.at(v, 0) + cv::Point(0, 5), kInk, 1);
-    cv::line(canvas, axes.at(0, v), axes.at(0, v) - cv::Point(5, 0), kInk, 1);
-    put_text(canvas, fmt("%.1f", v), axes.at(v, 0) + cv::Point(0, 20), Align::kCentre, 0.4);
-    put_text(canvas, fmt("%.1f", v), axes.at(0, v) + cv::Point(-8, 5), Align::kRight, 0.4);
+    axes.x_tick(canvas, v, draw::number("%.1f", v));
+    axes.y_tick(canvas, v, draw::number("%.1f", v));
   }
-  cv::rectangle(canvas, axes.area, kInk, 1);
-  put_text(canvas, title, {canvas.cols / 2, 28}, Align::kCentre, 0.6);
-  put_text(canvas, xlabel, {axes.area.x + axes.area.width / 2, canvas.rows - 12}, Align::kCentre);
-  // The y label is drawn horizontally on a strip that is then turned a quarter to the left.
-  cv::Mat strip(20, axes.area.height, canvas.type(), kPaper);
-  put_text(strip, ylabel, {strip.cols / 2, 14}, Align::kCentre);
-  cv::rotate(strip, strip, cv::ROTATE_90_COUNTERCLOCKWISE);
-  strip.copyTo(canvas(cv::Rect(4, axes.area.y, strip.cols, strip.rows)));
+  axes.frame(canvas, title, xlabel, ylabel, bottom - 12);
   return axes;
 }
 
@@ -105,7 +72,7 @@ cv::Mat plot_roc(std::span<const std::pair<double, double>> curve, double auc,
   if (size < 200) throw std::invalid_argument("plot_roc: size " + std::to_string(size) + " < 200");
   cv::Mat canvas(size, size, CV_8UC3, kPaper);
   const std::string title =
-      "ROC (AUC " + (std::isfinite(auc) ? fmt("%.3f", auc) : std::string("n/a")) + ")";
+      "ROC (AUC " + (std::isfinite(auc) ? draw::number("%.3f", auc) : std::string("n/a")) + ")";
   const Axes axes = draw_axes(canvas, title, "false positive rate (1 - specificity)",
                               "true positive rate (sensitivity)");
   // The chance diagonal, dashed.
@@ -191,6 +158,64 @@ cv::Mat overlay_panels(const OverlayImage& overlay) {
   }
   return canvas;
 }
+
+namespace draw {
+
+std::string number(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+void put_text(cv::Mat& img, const std::string& text, cv::Point at, Align align, double scale,
+              const cv::Scalar& colour) {
+  int baseline = 0;
+  const cv::Size size = cv::getTextSize(text, kFont, scale, 1, &baseline);
+  if (align == Align::kCentre) at.x -= size.width / 2;
+  if (align == Align::kRight) at.x -= size.width;
+  cv::putText(img, text, at, kFont, scale, colour, 1, cv::LINE_AA);
+}
+
+int text_width(const std::string& text, double scale) {
+  int baseline = 0;
+  return cv::getTextSize(text, kFont, scale, 1, &baseline).width;
+}
+
+void put_vertical_text(cv::Mat& canvas, const std::string& text, int x, int top, int length) {
+  // Drawn horizontally on a strip that is then turned a quarter to the left.
+  cv::Mat strip(20, length, canvas.type(), kPaper);
+  put_text(strip, text, {strip.cols / 2, 14}, Align::kCentre);
+  cv::rotate(strip, strip, cv::ROTATE_90_COUNTERCLOCKWISE);
+  strip.copyTo(canvas(cv::Rect(x, top, strip.cols, strip.rows)));
+}
+
+cv::Point Axes::at(double x, double y) const {
+  return {area.x + cvRound((x - x0) / (x1 - x0) * area.width),
+          area.y + area.height - cvRound((y - y0) / (y1 - y0) * area.height)};
+}
+
+void Axes::x_tick(cv::Mat& canvas, double v, const std::string& label) const {
+  cv::line(canvas, at(v, y0), at(v, y1), kGrid, 1);
+  cv::line(canvas, at(v, y0), at(v, y0) + cv::Point(0, 5), kInk, 1);
+  put_text(canvas, label, at(v, y0) + cv::Point(0, 20), Align::kCentre, 0.4);
+}
+
+void Axes::y_tick(cv::Mat& canvas, double v, const std::string& label) const {
+  cv::line(canvas, at(x0, v), at(x1, v), kGrid, 1);
+  cv::line(canvas, at(x0, v), at(x0, v) - cv::Point(5, 0), kInk, 1);
+  put_text(canvas, label, at(x0, v) + cv::Point(-8, 5), Align::kRight, 0.4);
+}
+
+void Axes::frame(cv::Mat& canvas, const std::string& title, const std::string& xlabel,
+                 const std::string& ylabel, int xlabel_gap) const {
+  cv::rectangle(canvas, area, kInk, 1);
+  put_text(canvas, title, {canvas.cols / 2, 28}, Align::kCentre, 0.6);
+  put_text(canvas, xlabel, {area.x + area.width / 2, area.y + area.height + xlabel_gap},
+           Align::kCentre);
+  put_vertical_text(canvas, ylabel, 4, area.y, area.height);
+}
+
+}  // namespace draw
 
 void write_png(const std::filesystem::path& path, const cv::Mat& image) {
   std::vector<uchar> bytes;

@@ -48,6 +48,47 @@ cv::Size overlay_size(int side);
 // truth filled green; the image with the prediction filled red and the truth's outline green.
 cv::Mat overlay_panels(const OverlayImage& overlay);
 
+// Drawing helpers for figures like these, shared with the experiment charts
+// (engine/experiments/charts.h).
+namespace draw {
+
+inline const cv::Scalar kInk(30, 30, 30), kGrid(225, 225, 225), kPaper(255, 255, 255);
+
+// One number printed with a printf format: number("%.2f", 0.5) is "0.50".
+std::string number(const char* format, double v);
+
+enum class Align { kLeft, kCentre, kRight };
+
+// Anti-aliased FONT_HERSHEY_SIMPLEX text, 1 pixel thick; at is the left, middle or right end of
+// its baseline.
+void put_text(cv::Mat& img, const std::string& text, cv::Point at, Align align, double scale = 0.45,
+              const cv::Scalar& colour = kInk);
+
+// The width in pixels of put_text's text.
+int text_width(const std::string& text, double scale = 0.45);
+
+// put_text's text read bottom to top, centred on the rows [top, top + length) of a 20-pixel
+// wide column on paper whose left edge is x.
+void put_vertical_text(cv::Mat& canvas, const std::string& text, int x, int top, int length);
+
+// The data rectangle [x0, x1] x [y0, y1] drawn into the pixel rectangle area, y upwards.
+struct Axes {
+  cv::Rect area;
+  double x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+
+  cv::Point at(double x, double y) const;
+  // A grid line across the area at x = v (y = v), a 5-pixel tick outside the frame and the
+  // label under (left of) the tick.
+  void x_tick(cv::Mat& canvas, double v, const std::string& label) const;
+  void y_tick(cv::Mat& canvas, double v, const std::string& label) const;
+  // The frame; the title centred at the top of the canvas; the x label centred under the area,
+  // its baseline xlabel_gap pixels below it; the y label read upwards at the canvas's left edge.
+  void frame(cv::Mat& canvas, const std::string& title, const std::string& xlabel,
+             const std::string& ylabel, int xlabel_gap) const;
+};
+
+}  // namespace draw
+
 // PNG-encodes image and writes it with write_file_atomic. Throws std::runtime_error naming the
 // path when encoding or writing fails.
 void write_png(const std::filesystem::path& path, const cv::Mat& image);

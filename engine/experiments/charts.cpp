@@ -2,51 +2,26 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+
+#include "engine/eval/plots.h"
 
 namespace emt {
 namespace {
 
-const cv::Scalar kInk(30, 30, 30), kGrid(225, 225, 225), kPaper(255, 255, 255);
+using draw::Align;
+using draw::kInk;
+using draw::kPaper;
+using draw::put_text;
+using draw::put_vertical_text;
+using draw::text_width;
+
 const cv::Scalar kMissing(200, 200, 200);
-constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 
 // BGR, the first colours of matplotlib's tab10: blue, orange, green, red, purple, brown.
 const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},
                                {40, 39, 214},  {189, 103, 148}, {75, 86, 140}};
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-enum class Align { kLeft, kCentre, kRight };
-
-// at is the left, middle or right end of the text's baseline.
-void put_text(cv::Mat& img, const std::string& text, cv::Point at, Align align, double scale = 0.45,
-              const cv::Scalar& colour = kInk) {
-  int baseline = 0;
-  const cv::Size size = cv::getTextSize(text, kFont, scale, 1, &baseline);
-  if (align == Align::kCentre) at.x -= size.width / 2;
-  if (align == Align::kRight) at.x -= size.width;
-  cv::putText(img, text, at, kFont, scale, colour, 1, cv::LINE_AA);
-}
-
-int text_width(const std::string& text, double scale = 0.45) {
-  int baseline = 0;
-  return cv::getTextSize(text, kFont, scale, 1, &baseline).width;
-}
-
-// A label read bottom to top, centred on the vertical span [top, top + length) at column x.
-void put_vertical_text(cv::Mat& canvas, const std::string& text, int x, int top, int length) {
-  cv::Mat strip(20, length, canvas.type(), kPaper);
-  put_text(strip, text, {strip.cols / 2, 14}, Align::kCentre);
-  cv::rotate(strip, strip, cv::ROTATE_90_COUNTERCLOCKWISE);
-  strip.copyTo(canvas(cv::Rect(x, top, strip.cols, strip.rows)));
-}
 
 // The smallest round step (1, 2, 2.5 or 5 times a power of ten) that cuts range into at most
 // max_ticks intervals.
@@ -111,45 +86,33 @@ cv::Mat line_chart(const std::string& title, const std::string& xlabel, const st
 
   cv::Mat canvas(height, width, CV_8UC3, kPaper);
   const int left = 64, right = 24, top = 44, bottom = 100;
-  const cv::Rect area(left, top, width - left - right, height - top - bottom);
-  const auto at = [&](double xv, double yv) {
-    return cv::Point(area.x + cvRound((xv - x0) / (x1 - x0) * area.width),
-                     area.y + area.height - cvRound((yv - y_min) / (y_max - y_min) * area.height));
-  };
+  const draw::Axes axes{cv::Rect(left, top, width - left - right, height - top - bottom), x0, x1,
+                        y_min, y_max};
 
   for (int k = 0; k <= 10; ++k) {
     const double v = y_min + (y_max - y_min) * k / 10.0;
-    cv::line(canvas, at(x0, v), at(x1, v), kGrid, 1);
-    cv::line(canvas, at(x0, v), at(x0, v) - cv::Point(5, 0), kInk, 1);
-    put_text(canvas, fmt("%.2g", v), at(x0, v) + cv::Point(-8, 5), Align::kRight, 0.4);
+    axes.y_tick(canvas, v, draw::number("%.2g", v));
   }
   const double step = nice_step(x1 - x0, 10);
-  for (double v = std::ceil(x0 / step) * step; v <= x1 + 1e-9 * step; v += step) {
-    cv::line(canvas, at(v, y_min), at(v, y_max), kGrid, 1);
-    cv::line(canvas, at(v, y_min), at(v, y_min) + cv::Point(0, 5), kInk, 1);
-    put_text(canvas, fmt("%g", std::abs(v) < 1e-12 ? 0.0 : v), at(v, y_min) + cv::Point(0, 20),
-             Align::kCentre, 0.4);
-  }
-  cv::rectangle(canvas, area, kInk, 1);
-  put_text(canvas, title, {width / 2, 28}, Align::kCentre, 0.6);
-  put_text(canvas, xlabel, {area.x + area.width / 2, area.y + area.height + 44}, Align::kCentre);
-  put_vertical_text(canvas, ylabel, 4, area.y, area.height);
+  for (double v = std::ceil(x0 / step) * step; v <= x1 + 1e-9 * step; v += step)
+    axes.x_tick(canvas, v, draw::number("%g", std::abs(v) < 1e-12 ? 0.0 : v));
+  axes.frame(canvas, title, xlabel, ylabel, 44);
 
   for (size_t s = 0; s < series.size(); ++s) {
     const cv::Scalar colour = kPalette[s % std::size(kPalette)];
     const ChartSeries& line = series[s];
     for (size_t i = 0; i < x.size(); ++i) {
       if (!std::isfinite(line.y[i])) continue;
-      const cv::Point p = at(x[i], line.y[i]);
+      const cv::Point p = axes.at(x[i], line.y[i]);
       if (i + 1 < x.size() && std::isfinite(line.y[i + 1]))
-        cv::line(canvas, p, at(x[i + 1], line.y[i + 1]), colour, 2, cv::LINE_AA);
+        cv::line(canvas, p, axes.at(x[i + 1], line.y[i + 1]), colour, 2, cv::LINE_AA);
       if (!line.err.empty() && std::isfinite(line.err[i]) && line.err[i] > 0) {
         // Clipped to the axes (a cap marks an end inside them), and nudged sideways per series
         // so the bars of coinciding points stay apart.
         const double lo = line.y[i] - line.err[i], hi = line.y[i] + line.err[i];
         const cv::Point dodge(3 * static_cast<int>(s) - 3 * static_cast<int>(series.size() / 2), 0);
-        const cv::Point a = at(x[i], std::max(lo, y_min)) + dodge;
-        const cv::Point b = at(x[i], std::min(hi, y_max)) + dodge;
+        const cv::Point a = axes.at(x[i], std::max(lo, y_min)) + dodge;
+        const cv::Point b = axes.at(x[i], std::min(hi, y_max)) + dodge;
         cv::line(canvas, a, b, colour, 1, cv::LINE_AA);
         if (lo >= y_min)
           cv::line(canvas, a - cv::Point(3, 0), a + cv::Point(3, 0), colour, 1, cv::LINE_AA);
@@ -163,7 +126,7 @@ cv::Mat line_chart(const std::string& title, const std::string& xlabel, const st
   // The legend, one entry after the other on a line under the x label.
   int legend_width = 0;
   for (const ChartSeries& s : series) legend_width += 40 + text_width(s.name) + 24;
-  int lx = std::max(area.x, width / 2 - legend_width / 2);
+  int lx = std::max(axes.area.x, width / 2 - legend_width / 2);
   const int ly = height - 22;
   for (size_t s = 0; s < series.size(); ++s) {
     const cv::Scalar colour = kPalette[s % std::size(kPalette)];
@@ -208,8 +171,8 @@ cv::Mat heat_maps(const std::string& title, std::span<const HeatPanel> panels,
     put_text(canvas, panels[p].title, {gx + cols * cell_w / 2, top - 14}, Align::kCentre, 0.55);
     for (int r = 0; r < rows; ++r) {
       const int y = top + (rows - 1 - r) * cell_h;  // row 0 at the bottom
-      put_text(canvas, fmt("%g", row_values[static_cast<size_t>(r)]), {gx - 8, y + cell_h / 2 + 5},
-               Align::kRight, 0.4);
+      put_text(canvas, draw::number("%g", row_values[static_cast<size_t>(r)]),
+               {gx - 8, y + cell_h / 2 + 5}, Align::kRight, 0.4);
       for (int c = 0; c < cols; ++c) {
         const double v = panels[p].values[static_cast<size_t>(r)][static_cast<size_t>(c)];
         const cv::Rect cell(gx + c * cell_w, y, cell_w, cell_h);
@@ -217,12 +180,12 @@ cv::Mat heat_maps(const std::string& title, std::span<const HeatPanel> panels,
         cv::rectangle(canvas, cell, std::isfinite(v) ? viridis(t) : kMissing, cv::FILLED);
         cv::rectangle(canvas, cell, kPaper, 1);
         const cv::Scalar ink = std::isfinite(v) && t < 0.55 ? kPaper : kInk;
-        put_text(canvas, std::isfinite(v) ? fmt("%.2f", v) : "n/a",
+        put_text(canvas, std::isfinite(v) ? draw::number("%.2f", v) : "n/a",
                  {cell.x + cell_w / 2, cell.y + cell_h / 2 + 5}, Align::kCentre, 0.45, ink);
       }
     }
     for (int c = 0; c < cols; ++c)
-      put_text(canvas, fmt("%g", col_values[static_cast<size_t>(c)]),
+      put_text(canvas, draw::number("%g", col_values[static_cast<size_t>(c)]),
                {gx + c * cell_w + cell_w / 2, top + rows * cell_h + 18}, Align::kCentre, 0.4);
     put_text(canvas, col_label, {gx + cols * cell_w / 2, top + rows * cell_h + 44}, Align::kCentre);
     put_vertical_text(canvas, row_label, gx - axis_w + 4, top, rows * cell_h);
@@ -237,8 +200,8 @@ cv::Mat heat_maps(const std::string& title, std::span<const HeatPanel> panels,
   for (int k = 0; k <= 4; ++k) {
     const int y = top + bh - k * (bh - 1) / 4;
     cv::line(canvas, {bx + bar_w, y}, {bx + bar_w + 4, y}, kInk, 1);
-    put_text(canvas, fmt("%.2g", v_min + (v_max - v_min) * k / 4.0), {bx + bar_w + 7, y + 5},
-             Align::kLeft, 0.4);
+    put_text(canvas, draw::number("%.2g", v_min + (v_max - v_min) * k / 4.0),
+             {bx + bar_w + 7, y + 5}, Align::kLeft, 0.4);
   }
   return canvas;
 }

@@ -29,60 +29,19 @@
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/engine/tiny_graph.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using emt::test::kSmallData;
+using emt::test::kTinyGraph;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The two-headed network of training_test.cpp: conv encoder, transposed-conv decoder with skip
-// additions, and a pooled classifier.
-constexpr std::string_view kTinyEmt = R"toml(
-[graph]
-name = "tiny_emt"
-inputs = { image = [1, "${data.input_size}", "${data.input_size}"] }
-targets = { label = [1], mask = [1, "${data.input_size}", "${data.input_size}"] }
-outputs = { cls = "cls_prob", seg = "seg_prob" }
-nodes = [
-  { op = "conv2d", name = "c1", in = "image", out = 8, kernel = 3, bias = false },
-  { op = "batch_norm", name = "bn1" },
-  { op = "relu", name = "r1" },
-  { op = "conv2d", name = "c2", out = 16, kernel = 3, stride = 2, bias = false },
-  { op = "batch_norm", name = "bn2" },
-  { op = "relu", name = "r2" },
-  { op = "conv2d", name = "c3", out = 16, kernel = 3, stride = 2, bias = false },
-  { op = "batch_norm", name = "bn3" },
-  { op = "relu", name = "r3" },
-  { op = "conv_transpose2d", name = "u3", out = 16, kernel = 3, stride = 2, pad = 1, output_pad = 1, bias = false },
-  { op = "batch_norm", name = "ubn3" },
-  { op = "relu", name = "ur3" },
-  { op = "add", name = "s2", in = ["ur3", "r2"] },
-  { op = "conv_transpose2d", name = "u2", out = 8, kernel = 3, stride = 2, pad = 1, output_pad = 1, bias = false },
-  { op = "batch_norm", name = "ubn2" },
-  { op = "relu", name = "ur2" },
-  { op = "add", name = "s1", in = ["ur2", "r1"] },
-  { op = "conv2d", name = "seg_logit", out = 1, kernel = 3 },
-  { op = "sigmoid", name = "seg_prob" },
-  { op = "global_avg_pool", name = "gap", in = "r3" },
-  { op = "dense", name = "fc", out = 16 },
-  { op = "relu", name = "fc_relu" },
-  { op = "dense", name = "cls_logit", out = 1 },
-  { op = "sigmoid", name = "cls_prob" },
-]
-
-[objective]
-terms = [
-  { loss = "weighted_bce", input = "cls_logit", target = "label", pos_weight = "${objective.w_p}", weight = "${objective.w_c}" },
-  { loss = "dice", input = "seg_prob", target = "mask", weight = 1.0 },
-]
-
-[data]
-input_size = 32
-)toml";
-
-// Its encoder and classifier alone. The file's own input size and learning rate differ from
-// the EMT-Net file's: the ablation must run it with EMT-Net's settings.
+// The encoder and classifier of kTinyGraph (the two-headed network) alone. The file's own input
+// size and learning rate differ from the EMT-Net file's: the ablation must run it with EMT-Net's
+// settings.
 constexpr std::string_view kTinyClf = R"toml(
 [graph]
 name = "tiny_clf"
@@ -156,15 +115,12 @@ terms = [
 input_size = 48
 )toml";
 
-const std::vector<std::string> kSmall = {
-    "data.count=40",
-    "data.input_size=32",
-    "data.phantom_min_side=96",
-    "data.phantom_max_side=128",
-    "train.epochs=1",
-    "train.batch=4",
-    "eval.batch=8",
-};
+// The shared small-data settings, with one epoch per training.
+const std::vector<std::string> kSmall = [] {
+  std::vector<std::string> settings = kSmallData;
+  settings.push_back("train.epochs=1");
+  return settings;
+}();
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> parts;
@@ -472,7 +428,7 @@ TEST_F(ExperimentWpSweep, BadValuesAreRefusedBeforeAnyTraining) {
 using ExperimentAblation = ExperimentTest;
 
 TEST_F(ExperimentAblation, TableHasThePapersRowsAndColumnsOnOneSplit) {
-  const emt::AblationSpec spec{.emtnet = write("emt.toml", kTinyEmt),
+  const emt::AblationSpec spec{.emtnet = write("emt.toml", kTinyGraph),
                                .single_clf = write("clf.toml", kTinyClf),
                                .single_sgm = write("sgm.toml", kTinySgm),
                                .overrides = kSmall,
@@ -546,7 +502,7 @@ TEST_F(ExperimentAblation, TableHasThePapersRowsAndColumnsOnOneSplit) {
 using ExperimentWeightGrid = ExperimentTest;
 
 TEST_F(ExperimentWeightGrid, GridTableAndHeatMapsMatchEachTrainingsPerImageResults) {
-  const emt::WeightGridSpec spec{.graph = write("emt.toml", kTinyEmt),
+  const emt::WeightGridSpec spec{.graph = write("emt.toml", kTinyGraph),
                                  .overrides = kSmall,
                                  .job_dir = dir_ / "job",
                                  .wp_values = {1, 2.5},
@@ -580,7 +536,7 @@ TEST_F(ExperimentWeightGrid, GridTableAndHeatMapsMatchEachTrainingsPerImageResul
 }
 
 TEST_F(ExperimentWeightGrid, AnInterruptedJobResumesTheUnfinishedTrainingAndRestartsTheUnstarted) {
-  const emt::WeightGridSpec spec{.graph = write("emt.toml", kTinyEmt),
+  const emt::WeightGridSpec spec{.graph = write("emt.toml", kTinyGraph),
                                  .overrides = kSmall,
                                  .job_dir = dir_ / "job",
                                  .wp_values = {1, 2},
@@ -615,7 +571,7 @@ TEST_F(ExperimentWeightGrid, AnInterruptedJobResumesTheUnfinishedTrainingAndRest
 }
 
 TEST_F(ExperimentWeightGrid, AnotherJobInTheSameDirectoryIsRefused) {
-  const fs::path graph = write("emt.toml", kTinyEmt);
+  const fs::path graph = write("emt.toml", kTinyGraph);
   emt::WeightGridSpec spec{.graph = graph,
                            .overrides = kSmall,
                            .job_dir = dir_ / "job",
