@@ -16,6 +16,9 @@ struct BlockDef {
   std::vector<std::string> params;
   toml::value body;  // array of node tables
   SourceLoc loc;
+  // Values for parameters a use may leave out (`defaults = { act = "relu" }`), resolved where
+  // the block is used, against the settings only.
+  std::map<std::string, toml::value> defaults;
 };
 
 using BlockLibrary = std::map<std::string, BlockDef>;

@@ -62,6 +62,9 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"train.schedule", s("cosine"), "\"constant\", \"cosine\" or \"step\""},
       {"train.warmup_steps", i(20), "linear warm-up steps"},
       {"train.seed", i(1), "weight initialisation, dropout and shuffling seed"},
+      {"train.init_weights", s(""),
+       "safetensors file (e.g. from `engine import-tflite`) whose tensors replace the "
+       "initialisation before training, only those it holds; empty: none"},
       {"eval.threshold", f(0.5), "malignant iff probability >= threshold"},
       {"eval.batch", i(32), "images per evaluation forward pass"},
       {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},

@@ -76,7 +76,8 @@ class Expander {
                               const Scope& scope, std::optional<std::string> block_input) {
     const auto& entries = body.as_array();
     std::vector<std::string> local_names;
-    for (size_t i = 0; i < entries.size(); ++i) local_names.push_back(local_name(entries[i], i));
+    for (size_t i = 0; i < entries.size(); ++i)
+      local_names.push_back(local_name(entries[i], i, scope));
     const std::set<std::string> locals(local_names.begin(), local_names.end());
 
     std::optional<std::string> prev = block_input;
@@ -107,7 +108,7 @@ class Expander {
                    "${data.input_size} can be referenced)");
   }
 
-  std::string local_name(const toml::value& entry, size_t index) {
+  std::string local_name(const toml::value& entry, size_t index, const Scope& scope) {
     if (!entry.is_table())
       fail_at(entry, std::string("a node must be a table such as { op = \"relu\" }, got ") +
                          toml_type_name(entry));
@@ -120,7 +121,8 @@ class Expander {
         fail_at(entry.at("name"), "node name '" + name + "' must be non-empty, without '.' or '@'");
       return name;
     }
-    const std::string kind = expect_string(entry.at(has_op ? "op" : "use"), has_op ? "op" : "use");
+    const std::string kind = has_op ? resolve_string(entry.at("op"), scope, "op")
+                                    : expect_string(entry.at("use"), "use");
     return kind + "_" + std::to_string(index);
   }
 
@@ -165,8 +167,9 @@ class Expander {
 
   void expand_op(const toml::value& entry, const std::string& full,
                  const std::vector<std::string>& inputs, const Scope& scope) {
+    // An op may be a block parameter (op = "${act}": relu or relu6).
     const toml::value& op_value = entry.at("op");
-    const std::string op = expect_string(op_value, "op");
+    const std::string op = resolve_string(op_value, scope, "op");
     const OpSchema* schema = find_op_schema(op);
     if (!schema) {
       std::vector<std::string> known;
@@ -242,8 +245,13 @@ class Expander {
         args[param] = resolve(*arg, scope);
       }
     }
-    for (const std::string& param : block.params)
-      if (!args.count(param)) fail_at(entry, "block '" + use + "' needs argument '" + param + "'");
+    for (const std::string& param : block.params) {
+      if (args.count(param)) continue;
+      const auto def = block.defaults.find(param);
+      if (def == block.defaults.end())
+        fail_at(entry, "block '" + use + "' needs argument '" + param + "'");
+      args[param] = resolve(def->second, {});
+    }
     const Scope inner{&block, &args};
     const std::string last = expand_sequence(block.body, full, inner, inputs[0]);
     define(full, entry);

@@ -78,20 +78,33 @@ class FileLoader {
       expect_table(*def, "block '" + name + "'");
       if (auto it = blocks_.find(name); it != blocks_.end())
         fail_at(*def, "block '" + name + "' is already defined at " + it->second.loc.str());
-      BlockDef block{name, {}, {}, loc_of(*def)};
+      BlockDef block{name, {}, {}, loc_of(*def), {}};
+      const toml::value* defaults = nullptr;
       for (const auto& [key, value] : entries_in_order(*def)) {
         if (key == "params") {
           for (const toml::value& p : expect_array(*value, "params").as_array())
             block.params.push_back(expect_string(p, "a block parameter name"));
         } else if (key == "body") {
           block.body = expect_array(*value, "body");
+        } else if (key == "defaults") {
+          defaults = &expect_table(*value, "defaults");
         } else if (key != "doc") {
-          fail_at(*value,
-                  "unknown key '" + key + "' in block '" + name + "' (expected params, body, doc)");
+          fail_at(*value, "unknown key '" + key + "' in block '" + name +
+                              "' (expected params, defaults, body, doc)");
         }
       }
       if (!block.body.is_array() || block.body.as_array().empty())
         fail_at(*def, "block '" + name + "' needs a non-empty body = [ ... ]");
+      if (defaults) {
+        for (const auto& [param, value] : entries_in_order(*defaults)) {
+          if (std::find(block.params.begin(), block.params.end(), param) == block.params.end())
+            fail_at(*value, "default for '" + param + "', which is not a parameter of block '" +
+                                name + "' (parameters: " + join_names(block.params) + ")");
+          if (value->is_table() || value->is_array())
+            fail_at(*value, "the default of parameter '" + param + "' must be a single value");
+          block.defaults.emplace(param, *value);
+        }
+      }
       blocks_.emplace(name, std::move(block));
     }
   }

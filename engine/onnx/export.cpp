@@ -26,6 +26,7 @@
 
 #include "engine/compiler/program.h"
 #include "engine/io/atomic_file.h"
+#include "ops/conv2d/conv2d.h"
 
 namespace emt {
 namespace {
@@ -152,13 +153,15 @@ class Exporter {
                                   "\" has no ONNX mapping here; write the relu as its own node");
     if (n.op == "conv2d") {
       const int64_t k = n.attrs.get_int("kernel"), s = n.attrs.get_int("stride");
-      const int64_t pad = n.attrs.get_int("pad") == -1 ? (k - 1) / 2 : n.attrs.get_int("pad");
+      // The op's own resolution (explicit, automatic or TF SAME, which is asymmetric) for this
+      // node's input size; ONNX orders pads [top, left, bottom, right].
+      const ConvPadding pad = conv2d_padding(n.attrs, in_shape.at(2), in_shape.at(3));
       const int64_t group =
           n.attrs.get_bool("depthwise") ? in_shape.at(1) : n.attrs.get_int("groups");
       onnx::NodeProto* node = add_node("Conv", n.name, concat({x}, params), {y});
       ints(node, "kernel_shape", {k, k});
       ints(node, "strides", {s, s});
-      ints(node, "pads", {pad, pad, pad, pad});
+      ints(node, "pads", {pad.top, pad.left, pad.bottom, pad.right});
       ints(node, "dilations", {1, 1});
       int_attr(node, "group", group);
     } else if (n.op == "conv_transpose2d") {

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "engine/import/init_weights.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/trainer.h"
@@ -86,6 +87,19 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
   const Dataset data = load_dataset(config, channels);
   Model model(file, static_cast<uint64_t>(config.get_int("train.seed")), options.backend);
+  // Pretrained initial weights replace the initialisation of the tensors they hold (a resumed
+  // run takes everything from its checkpoint instead). Loaded before the run directory exists.
+  std::string init_weights_line;
+  const std::string init_weights = config.get_string("train.init_weights");
+  if (!init_weights.empty() && !options.resume) {
+    try {
+      init_weights_line =
+          load_initial_weights(model.params(), fs::path(init_weights)).summary(init_weights);
+    } catch (const std::runtime_error& e) {
+      throw GraphError(config.where("train.init_weights"),
+                       "train.init_weights = \"" + init_weights + "\": " + e.what());
+    }
+  }
   Trainer trainer(model, config, data);
   fs::create_directories(summary.dir);
 
@@ -99,6 +113,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
            std::to_string(data.split.test.size()));
   for (const ReadIssue& issue : data.skipped)
     log.line("skipped " + issue.path + ": " + issue.reason);
+  if (!init_weights_line.empty()) log.line("initial weights: " + init_weights_line);
 
   if (options.resume) {
     trainer.state() = load_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),

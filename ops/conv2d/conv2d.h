@@ -30,12 +30,49 @@ void apply_conv_activation(ConvActivation activation, float* data, int64_t n);
 // Throws OpError, prefixed with op, unless activation is kNone: for every backward.
 void require_no_activation(const std::string& op, ConvActivation activation);
 
+// How conv2d pads its input (the `pad_mode` attribute).
+enum class ConvPadMode {
+  kExplicit,  // `pad` zeros on every side (-1: (kernel-1)/2)
+  // TensorFlow's "SAME": output ceil(in / stride), total padding
+  // max((ceil(in / stride) - 1) * stride + kernel - in, 0) per axis, the odd one at the end
+  // (bottom/right). A 3x3 stride-2 conv on an even input pads 0 before and 1 after.
+  kSameTf,
+};
+
+// Throws OpError, prefixed with op, naming the accepted values.
+ConvPadMode parse_conv_pad_mode(const std::string& op, const std::string& name);
+
+// Zero rows/columns added before (top, left) and after (bottom, right) the input.
+struct ConvPadding {
+  int64_t top = 0, left = 0, bottom = 0, right = 0;
+  bool symmetric() const { return top == bottom && left == right && top == left; }
+};
+
+// The padding conv2d applies to an h x w input: for kExplicit, pad on every side (-1 means
+// (kernel-1)/2); for kSameTf, TF SAME per axis (pad is then ignored).
+ConvPadding resolve_conv_padding(ConvPadMode mode, int64_t pad, int64_t kernel, int64_t stride,
+                                 int64_t h, int64_t w);
+// The same from a complete set of conv2d attributes (kernel, stride, pad, pad_mode): for code
+// outside the op (exporters, importers, other backends) that must pad exactly as it does.
+ConvPadding conv2d_padding(const Attrs& attrs, int64_t h, int64_t w);
+
 // One conv2d in its own terms: x [n, cin, h, w] -> y [n, cout, ho, wo], weight
-// [cout, cin / groups, kernel, kernel], y[o] reads x[o * stride - pad + k].
+// [cout, cin / groups, kernel, kernel], y[oh, ow] reads x[oh * stride - pad_top + kh,
+// ow * stride - pad_left + kw]. The kernels read only the leading pads: the trailing ones show
+// in ho = (h + pad_top + pad_bottom - kernel) / stride + 1 (and wo likewise).
 struct ConvGeometry {
   int64_t n = 1, cin = 1, h = 1, w = 1;
   int64_t cout = 1, ho = 1, wo = 1;
-  int64_t kernel = 1, stride = 1, pad = 0, groups = 1;
+  int64_t kernel = 1, stride = 1, groups = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+
+  void set_padding(const ConvPadding& p) {
+    pad_top = p.top;
+    pad_left = p.left;
+    pad_bottom = p.bottom;
+    pad_right = p.right;
+  }
+  ConvPadding padding() const { return {pad_top, pad_left, pad_bottom, pad_right}; }
 };
 
 // y = act(conv(x, weight) + bias) (bias may be null), or y += conv(x, weight) when accumulate
@@ -72,6 +109,7 @@ class Conv2dOp final : public Op {
   ConvGeometry geometry(const Shape& input) const;
 
   int64_t out_, kernel_, stride_, pad_, groups_;
+  ConvPadMode pad_mode_;
   bool depthwise_, bias_;
   ConvActivation activation_;
 };
@@ -83,7 +121,8 @@ namespace conv_detail {
 // multiply-adds instead of once per multiply-add, which is what bounds these loops.
 inline constexpr int kChannelBlock = 4;
 
-// The output positions [first, last) whose tap o * stride - pad + k lies inside [0, in_size).
+// The output positions [first, last) whose tap o * stride - pad + k lies inside [0, in_size),
+// pad being the leading padding of that axis.
 struct TapRange {
   int64_t first, last;
   int64_t size() const { return last - first; }
@@ -96,8 +135,8 @@ struct TapPlan {
 
   explicit TapPlan(const ConvGeometry& g) {
     for (int64_t k = 0; k < g.kernel; ++k) {
-      rows.push_back(range(g.h, g.ho, g.stride, g.pad, k));
-      cols.push_back(range(g.w, g.wo, g.stride, g.pad, k));
+      rows.push_back(range(g.h, g.ho, g.stride, g.pad_top, k));
+      cols.push_back(range(g.w, g.wo, g.stride, g.pad_left, k));
     }
   }
 
@@ -113,7 +152,8 @@ struct TapPlan {
 // A 1x1, stride-1, unpadded conv is a matrix product over whole planes: viewing each plane as
 // one row makes the inner loops h * w long instead of w (4 at MobileNet's last stages).
 inline bool is_pointwise(const ConvGeometry& g) {
-  return g.kernel == 1 && g.stride == 1 && g.pad == 0 && g.h == g.ho && g.w == g.wo;
+  return g.kernel == 1 && g.stride == 1 && g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 &&
+         g.pad_right == 0 && g.h == g.ho && g.w == g.wo;
 }
 
 inline ConvGeometry flatten_pointwise(ConvGeometry g) {

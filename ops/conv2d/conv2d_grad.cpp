@@ -89,10 +89,10 @@ void channels_last_weight_grad(const ConvGeometry& g, const float* x, const floa
             for (int64_t kw = 0; kw < k; ++kw) {
               const TapRange cols = taps.cols[kw];
               float* dst = acc.data() + ((co - block) * kk + kh * k + kw) * cin_g;
-              const int64_t iw = cols.first * g.stride - g.pad + kw;
+              const int64_t iw = cols.first * g.stride - g.pad_left + kw;
               for (int64_t oh = rows.first; oh < rows.last; ++oh) {
                 const float* dy_row = dy + oh * g.wo + cols.first;
-                const float* x_row = xt + ((oh * g.stride - g.pad + kh) * g.w + iw) * g.cin;
+                const float* x_row = xt + ((oh * g.stride - g.pad_top + kh) * g.w + iw) * g.cin;
                 int64_t j = 0;
                 for (; j + kChannelBlock <= cols.size(); j += kChannelBlock)
                   gather_row<kChannelBlock>(dst, x_row + j * ow_step, ow_step, 1, dy_row + j,
@@ -133,10 +133,10 @@ void planar_weight_grad(const ConvGeometry& g, const float* x, const float* grad
             for (int64_t kw = 0; kw < k; ++kw) {
               const TapRange cols = taps.cols[kw];
               if (cols.size() <= 0) continue;
-              const int64_t iw = cols.first * g.stride - g.pad + kw;
+              const int64_t iw = cols.first * g.stride - g.pad_left + kw;
               float sum = 0;
               for (int64_t oh = rows.first; oh < rows.last; ++oh) {
-                const int64_t ih = oh * g.stride - g.pad + kh;
+                const int64_t ih = oh * g.stride - g.pad_top + kh;
                 sum += dot_row(dy + oh * g.wo + cols.first, in + ci * in_plane + ih * g.w + iw,
                                g.stride, cols.size());
               }
@@ -161,7 +161,7 @@ void depthwise_weight_grad(const ConvGeometry& g, const float* x, const float* g
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t n = 0; n < g.n; ++n) {
         conv_detail::pad_plane(x + (n * g.cin + c) * g.h * g.w, g.h, g.w, 1, padded.data(), rows,
-                               cols, g.pad, g.pad);
+                               cols, g.pad_top, g.pad_left);
         const float* dy = grad_y + (n * g.cout + c) * g.ho * g.wo;
         for (int64_t oh = 0; oh < g.ho; ++oh)
           for (int64_t kh = 0; kh < k; ++kh)

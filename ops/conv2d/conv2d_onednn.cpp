@@ -53,9 +53,11 @@ class Primitives final : public ConvPrimitives {
       : spec_(spec),
         strides_{spec.stride, spec.stride},
         // oneDNN checks (in + pad_l + pad_r - kernel) / stride + 1 == out with the same floor
-        // division as the reference, so the symmetric padding of emt's ops passes as it is
-        // (conv_transpose2d's output_pad included: it is < stride, and floors away).
-        pad_{spec.pad, spec.pad},
+        // division as the reference, so emt's padding passes as it is: conv2d's TF SAME
+        // (asymmetric) as well as the symmetric kind (conv_transpose2d's output_pad included:
+        // it is < stride, and floors away).
+        pad_l_{spec.pad_top, spec.pad_left},
+        pad_r_{spec.pad_bottom, spec.pad_right},
         plain_layouts_(gemm_on_plain(spec)),
         external_bias_(spec.transposed && spec.bias),
         fwd_pd_(make_forward_pd()) {}
@@ -98,7 +100,7 @@ class Primitives final : public ConvPrimitives {
       if (!bwd_data_) {
         const typename Family::BwdData::primitive_desc pd(
             typename Family::BwdData::desc(Family::kAlgorithm, md(plain_src()), md(plain_weights()),
-                                           md(plain_dst()), strides_, pad_, pad_),
+                                           md(plain_dst()), strides_, pad_l_, pad_r_),
             engine(), fwd_pd_);
         bwd_data_.emplace();
         bwd_data_->prim = typename Family::BwdData(pd);
@@ -119,7 +121,7 @@ class Primitives final : public ConvPrimitives {
             typename Family::BwdWeights::desc(Family::kAlgorithm, md(plain_src()),
                                               md(plain_weights()),
                                               spec_.bias ? md(plain_bias()) : memory::desc(),
-                                              md(plain_dst()), strides_, pad_, pad_),
+                                              md(plain_dst()), strides_, pad_l_, pad_r_),
             engine(), fwd_pd_);
         bwd_weights_.emplace();
         bwd_weights_->prim = typename Family::BwdWeights(pd);
@@ -170,7 +172,8 @@ class Primitives final : public ConvPrimitives {
   // its gemm fallback on nchw measured 1.3x slower on the 3x3 s2 deconvolution 64->64 32x32,
   // 1.3x on the 3->32 3x3 s2 stem and 10x on a 3x3 depthwise C256 16x16.
   static bool gemm_on_plain(const ConvSpec& s) {
-    return s.kernel == 1 && s.stride == 1 && s.pad == 0 && s.groups == 1;
+    return s.kernel == 1 && s.stride == 1 && s.pad_top == 0 && s.pad_left == 0 &&
+           s.pad_bottom == 0 && s.pad_right == 0 && s.groups == 1;
   }
 
   memory::desc md(const memory::desc& plain) const {
@@ -220,12 +223,12 @@ class Primitives final : public ConvPrimitives {
             inference ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
             Family::kAlgorithm, md(plain_src()), md(plain_weights()),
             spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(), md(plain_dst()),
-            strides_, pad_, pad_),
+            strides_, pad_l_, pad_r_),
         external_bias_ ? dnnl::primitive_attr() : activation_attr(), engine());
   }
 
   ConvSpec spec_;
-  memory::dims strides_, pad_;
+  memory::dims strides_, pad_l_, pad_r_;
   bool plain_layouts_;
   // oneDNN 2.6 adds a deconvolution's bias in a separate reference pass: 9.7 of the 15.6 ms
   // forward of the decoder's 3x3 s2 64->64 32x32 at N=16 on one core. A jit binary add on the
@@ -249,9 +252,18 @@ std::unique_ptr<ConvPrimitives> make_conv_primitives(const ConvSpec& spec) {
 
 namespace {
 
+std::string pad_str(const ConvSpec& s) {
+  const bool symmetric =
+      s.pad_top == s.pad_bottom && s.pad_left == s.pad_right && s.pad_top == s.pad_left;
+  if (symmetric) return std::to_string(s.pad_top);
+  return "[top " + std::to_string(s.pad_top) + ", left " + std::to_string(s.pad_left) +
+         ", bottom " + std::to_string(s.pad_bottom) + ", right " + std::to_string(s.pad_right) +
+         "]";
+}
+
 std::string spec_str(const ConvSpec& s) {
   return shape_str(s.src) + " -> " + shape_str(s.dst) + " kernel=" + std::to_string(s.kernel) +
-         " stride=" + std::to_string(s.stride) + " pad=" + std::to_string(s.pad) +
+         " stride=" + std::to_string(s.stride) + " pad=" + pad_str(s) +
          " groups=" + std::to_string(s.groups) +
          (s.activation == ConvActivation::kNone
               ? ""
@@ -319,8 +331,7 @@ class Conv2dOnednnOp final : public onednn::ConvOp {
   explicit Conv2dOnednnOp(const Attrs& attrs)
       : ConvOp("conv2d", conv2d_schema().create(attrs), attrs.get_bool("bias"),
                parse_conv_activation("conv2d", attrs.get_string("activation"))),
-        stride_(attrs.get_int("stride")),
-        pad_(attrs.get_int("pad")) {}
+        attrs_(attrs) {}
 
   // Read off the reference's inference, so that the two cannot disagree on shapes or groups.
   onednn::ConvSpec spec(const Shape& input) const override {
@@ -331,15 +342,20 @@ class Conv2dOnednnOp final : public onednn::ConvOp {
     s.dst = inferred.outputs[0];
     s.groups = input[1] / weight[1];
     s.kernel = weight[2];
-    s.stride = stride_;
-    s.pad = pad_ == -1 ? (s.kernel - 1) / 2 : pad_;  // conv2d's documented automatic padding
+    s.stride = attrs_.get_int("stride");
+    // The reference's own resolution (explicit, automatic or TF SAME), for this input size.
+    const ConvPadding pad = conv2d_padding(attrs_, input[2], input[3]);
+    s.pad_top = pad.top;
+    s.pad_left = pad.left;
+    s.pad_bottom = pad.bottom;
+    s.pad_right = pad.right;
     s.bias = inferred.params.size() > 1;
     s.activation = activation();
     return s;
   }
 
  private:
-  int64_t stride_, pad_;
+  Attrs attrs_;
 };
 
 std::string conv2d_onednn_supports(const Attrs& attrs, std::span<const Shape> inputs) {

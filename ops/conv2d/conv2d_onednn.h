@@ -21,13 +21,15 @@ const OpVariant& conv2d_onednn_variant();
 namespace onednn {
 
 // One convolution (or, when transposed, deconvolution) in oneDNN's terms:
-// src [N, IC, IH, IW] -> dst [N, OC, OH, OW]; the padding is the same on both sides.
-// emt's weight buffer is [OC, IC/groups, K, K] for a convolution and, as in ONNX,
-// [IC, OC/groups, K, K] for a deconvolution.
+// src [N, IC, IH, IW] -> dst [N, OC, OH, OW], padding pad_top/pad_left before and
+// pad_bottom/pad_right after the input (oneDNN's padding_l and padding_r). emt's weight buffer is
+// [OC, IC/groups, K, K] for a convolution and, as in ONNX, [IC, OC/groups, K, K] for a
+// deconvolution.
 struct ConvSpec {
   bool transposed = false;
   std::vector<int64_t> src, dst;
-  int64_t groups = 1, kernel = 1, stride = 1, pad = 0;
+  int64_t groups = 1, kernel = 1, stride = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   bool bias = false;
   // An eltwise post-op after the bias; forward only (the primitives are then built for
   // inference and backward is not available).

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/conv2d/conv2d.h"
@@ -49,9 +50,22 @@ void filter_row(float* dst, const float* src, int64_t step, const float* w, int6
   for (int64_t kw = 0; kw < k; ++kw) gather_row<1>(dst, src + kw, 1, step, w + kw, len);
 }
 
+std::string padding_str(const ConvPadding& p) {
+  if (p.symmetric()) return std::to_string(p.top);
+  return "[top " + std::to_string(p.top) + ", left " + std::to_string(p.left) + ", bottom " +
+         std::to_string(p.bottom) + ", right " + std::to_string(p.right) + "]";
+}
+
 std::string geometry_str(const ConvGeometry& g) {
   return "kernel=" + std::to_string(g.kernel) + " stride=" + std::to_string(g.stride) +
-         " pad=" + std::to_string(g.pad);
+         " pad=" + padding_str(g.padding());
+}
+
+// TF SAME along one axis: {before, after}.
+std::pair<int64_t, int64_t> same_tf_axis(int64_t in, int64_t kernel, int64_t stride) {
+  const int64_t out = (in + stride - 1) / stride;
+  const int64_t total = std::max<int64_t>((out - 1) * stride + kernel - in, 0);
+  return {total / 2, total - total / 2};
 }
 
 // out (one plane of y) += the Q consecutive input planes at in, each through its K x K filter;
@@ -67,9 +81,9 @@ void gather_taps(const ConvGeometry& g, const TapPlan& taps, const float* in, co
       if (cols.size() <= 0) continue;
       float tap[Q];
       for (int q = 0; q < Q; ++q) tap[q] = w[q * w_channel + kh * k + kw];
-      const int64_t iw = cols.first * g.stride - g.pad + kw;
+      const int64_t iw = cols.first * g.stride - g.pad_left + kw;
       for (int64_t oh = rows.first; oh < rows.last; ++oh) {
-        const int64_t ih = oh * g.stride - g.pad + kh;
+        const int64_t ih = oh * g.stride - g.pad_top + kh;
         gather_row<Q>(out + oh * g.wo + cols.first, in + ih * g.w + iw, in_plane, g.stride, tap,
                       cols.size());
       }
@@ -90,9 +104,9 @@ void scatter_taps(const ConvGeometry& g, const TapPlan& taps, const float* in, c
       if (cols.size() <= 0) continue;
       float tap[Q];
       for (int q = 0; q < Q; ++q) tap[q] = w[q * w_channel + kh * k + kw];
-      const int64_t iw = cols.first * g.stride - g.pad + kw;
+      const int64_t iw = cols.first * g.stride - g.pad_left + kw;
       for (int64_t oh = rows.first; oh < rows.last; ++oh) {
-        const int64_t ih = oh * g.stride - g.pad + kh;
+        const int64_t ih = oh * g.stride - g.pad_top + kh;
         scatter_row<Q>(out + ih * g.w + iw, g.stride, in + oh * g.wo + cols.first, out_plane, tap,
                        cols.size());
       }
@@ -170,8 +184,8 @@ void depthwise_gather(const ConvGeometry& g, const float* x, const float* weight
       const int64_t c = plane % g.cout;
       float* out = y + plane * g.ho * g.wo;
       if (!accumulate) std::fill(out, out + g.ho * g.wo, bias ? bias[c] : 0.0f);
-      conv_detail::pad_plane(x + plane * g.h * g.w, g.h, g.w, 1, padded.data(), rows, cols, g.pad,
-                             g.pad);
+      conv_detail::pad_plane(x + plane * g.h * g.w, g.h, g.w, 1, padded.data(), rows, cols,
+                             g.pad_top, g.pad_left);
       const float* w = weight + c * k * k;
       for (int64_t oh = 0; oh < g.ho; ++oh)
         for (int64_t kh = 0; kh < k; ++kh)
@@ -182,11 +196,14 @@ void depthwise_gather(const ConvGeometry& g, const float* x, const float* weight
 }
 
 // conv2d_scatter for depthwise geometry. With y's plane spread onto the input grid (stride
-// apart, shifted by kernel-1-pad), x's side is an ordinary stride-1 correlation with the
-// flipped filter: contiguous rows again, at the price of multiplying the zeros in between.
+// apart, shifted by kernel-1-pad with the leading pad of each axis), x's side is an ordinary
+// stride-1 correlation with the flipped filter: contiguous rows again, at the price of
+// multiplying the zeros in between. (Spread positions past the grid, which only the trailing
+// padding reads, drop out.)
 void depthwise_scatter(const ConvGeometry& g, const float* y, const float* weight,
                        const float* bias, float* x, bool accumulate, ConvActivation act) {
-  const int64_t k = g.kernel, rows = g.h + k - 1, cols = g.w + k - 1, shift = k - 1 - g.pad;
+  const int64_t k = g.kernel, rows = g.h + k - 1, cols = g.w + k - 1;
+  const int64_t shift_top = k - 1 - g.pad_top, shift_left = k - 1 - g.pad_left;
   parallel_for(g.n * g.cin, [&](int64_t begin, int64_t end) {
     std::vector<float> spread(rows * cols), flipped(k * k);
     for (int64_t plane = begin; plane < end; ++plane) {
@@ -194,7 +211,7 @@ void depthwise_scatter(const ConvGeometry& g, const float* y, const float* weigh
       float* out = x + plane * g.h * g.w;
       if (!accumulate) std::fill(out, out + g.h * g.w, bias ? bias[c] : 0.0f);
       conv_detail::pad_plane(y + plane * g.ho * g.wo, g.ho, g.wo, g.stride, spread.data(), rows,
-                             cols, shift, shift);
+                             cols, shift_top, shift_left);
       std::reverse_copy(weight + c * k * k, weight + (c + 1) * k * k, flipped.begin());
       for (int64_t ih = 0; ih < g.h; ++ih)
         for (int64_t kh = 0; kh < k; ++kh)
@@ -237,6 +254,29 @@ void apply_conv_activation(ConvActivation activation, float* data, int64_t n) {
       for (int64_t i = 0; i < n; ++i) data[i] = std::min(std::max(data[i], 0.0f), 6.0f);
       break;
   }
+}
+
+ConvPadMode parse_conv_pad_mode(const std::string& op, const std::string& name) {
+  if (name == "explicit") return ConvPadMode::kExplicit;
+  if (name == "same_tf") return ConvPadMode::kSameTf;
+  throw OpError(op + ": pad_mode='" + name + "' must be one of explicit, same_tf");
+}
+
+ConvPadding resolve_conv_padding(ConvPadMode mode, int64_t pad, int64_t kernel, int64_t stride,
+                                 int64_t h, int64_t w) {
+  if (mode == ConvPadMode::kSameTf) {
+    const auto [top, bottom] = same_tf_axis(h, kernel, stride);
+    const auto [left, right] = same_tf_axis(w, kernel, stride);
+    return {top, left, bottom, right};
+  }
+  const int64_t p = pad == -1 ? (kernel - 1) / 2 : pad;
+  return {p, p, p, p};
+}
+
+ConvPadding conv2d_padding(const Attrs& attrs, int64_t h, int64_t w) {
+  return resolve_conv_padding(parse_conv_pad_mode("conv2d", attrs.get_string("pad_mode")),
+                              attrs.get_int("pad"), attrs.get_int("kernel"),
+                              attrs.get_int("stride"), h, w);
 }
 
 void require_no_activation(const std::string& op, ConvActivation activation) {
@@ -314,6 +354,7 @@ Conv2dOp::Conv2dOp(const Attrs& attrs)
       stride_(attrs.get_int("stride")),
       pad_(attrs.get_int("pad")),
       groups_(attrs.get_int("groups")),
+      pad_mode_(parse_conv_pad_mode("conv2d", attrs.get_string("pad_mode"))),
       depthwise_(attrs.get_bool("depthwise")),
       bias_(attrs.get_bool("bias")),
       activation_(parse_conv_activation("conv2d", attrs.get_string("activation"))) {
@@ -321,6 +362,10 @@ Conv2dOp::Conv2dOp(const Attrs& attrs)
   if (stride_ < 1) throw OpError("conv2d: stride=" + std::to_string(stride_) + " must be >= 1");
   if (pad_ < -1)
     throw OpError("conv2d: pad=" + std::to_string(pad_) + " must be >= 0 (or -1 for automatic)");
+  if (pad_mode_ == ConvPadMode::kSameTf && pad_ != -1)
+    throw OpError("conv2d: pad=" + std::to_string(pad_) +
+                  " contradicts pad_mode='same_tf', which derives the padding from the input "
+                  "size; leave pad unset");
   if (groups_ < 1) throw OpError("conv2d: groups=" + std::to_string(groups_) + " must be >= 1");
   if (out_ < 0)
     throw OpError("conv2d: out=" + std::to_string(out_) + " must be >= 1 (or 0 with depthwise)");
@@ -340,7 +385,7 @@ ConvGeometry Conv2dOp::geometry(const Shape& input) const {
   g.w = input[3];
   g.kernel = kernel_;
   g.stride = stride_;
-  g.pad = pad_ == -1 ? (kernel_ - 1) / 2 : pad_;
+  g.set_padding(resolve_conv_padding(pad_mode_, pad_, kernel_, stride_, g.h, g.w));
   g.groups = groups_;
   g.cout = out_;
   if (depthwise_) {
@@ -359,10 +404,12 @@ ConvGeometry Conv2dOp::geometry(const Shape& input) const {
   if (g.cout % g.groups != 0)
     throw OpError("conv2d: out=" + std::to_string(g.cout) + " is not divisible by groups=" +
                   std::to_string(g.groups) + " (input " + shape_str(input) + ")");
-  g.ho = (g.h + 2 * g.pad - g.kernel) / g.stride + 1;
-  g.wo = (g.w + 2 * g.pad - g.kernel) / g.stride + 1;
+  const int64_t padded_h = g.h + g.pad_top + g.pad_bottom,
+                padded_w = g.w + g.pad_left + g.pad_right;
+  g.ho = (padded_h - g.kernel) / g.stride + 1;
+  g.wo = (padded_w - g.kernel) / g.stride + 1;
   // The first test catches a negative numerator, which C++ division rounds towards zero.
-  if (g.h + 2 * g.pad < g.kernel || g.w + 2 * g.pad < g.kernel || g.ho < 1 || g.wo < 1)
+  if (padded_h < g.kernel || padded_w < g.kernel || g.ho < 1 || g.wo < 1)
     throw OpError("conv2d: input " + shape_str(input) + " is smaller than the " + geometry_str(g) +
                   " window; the output would be empty");
   return g;
@@ -391,7 +438,8 @@ const OpSchema& conv2d_schema() {
   static const OpSchema schema{
       "conv2d",
       "2-D convolution (cross-correlation) over NCHW: [N,Cin,H,W] -> [N,out,Ho,Wo], "
-      "Ho = (H + 2*pad - kernel) / stride + 1",
+      "Ho = (H + pad_top + pad_bottom - kernel) / stride + 1 (explicit: pad on every side; "
+      "same_tf: Ho = ceil(H / stride))",
       1,
       1,
       {
@@ -401,7 +449,11 @@ const OpSchema& conv2d_schema() {
           {"stride", AttrType::kInt, AttrValue{int64_t{1}}, "step of the window"},
           {"pad", AttrType::kInt, AttrValue{int64_t{-1}},
            "zero padding on each side; -1 means (kernel-1)/2, which keeps the size at stride 1 "
-           "for odd kernels"},
+           "for odd kernels. Only with pad_mode = explicit"},
+          {"pad_mode", AttrType::kString, AttrValue{std::string("explicit")},
+           "explicit (pad on every side) or same_tf (TensorFlow SAME: total padding "
+           "max((ceil(H/stride)-1)*stride + kernel - H, 0) per axis, half before, the rest "
+           "after; for weights trained in TensorFlow)"},
           {"groups", AttrType::kInt, AttrValue{int64_t{1}},
            "channel groups; input and output channels must both be divisible by it"},
           {"depthwise", AttrType::kBool, AttrValue{false},

@@ -27,7 +27,8 @@ class ConvTranspose2dOnednnOp final : public onednn::ConvOp {
     s.dst = inferred.outputs[0];
     s.kernel = inferred.params[0].shape[2];  // weight [cin, out, k, k]
     s.stride = stride_;
-    s.pad = pad_ == -1 ? (s.kernel - 1) / 2 : pad_;  // the op's documented automatic padding
+    // The op's documented automatic padding, the same on every side.
+    s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = pad_ == -1 ? (s.kernel - 1) / 2 : pad_;
     s.bias = inferred.params.size() > 1;
     s.activation = activation();
     return s;

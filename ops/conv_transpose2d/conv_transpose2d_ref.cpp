@@ -37,15 +37,18 @@ ConvGeometry ConvTranspose2dOp::geometry(const Shape& input) const {
   g.cin = out_;
   g.kernel = kernel_;
   g.stride = stride_;
-  g.pad = pad_ == -1 ? (kernel_ - 1) / 2 : pad_;
-  g.h = (g.ho - 1) * g.stride - 2 * g.pad + g.kernel + output_pad_;
-  g.w = (g.wo - 1) * g.stride - 2 * g.pad + g.kernel + output_pad_;
+  const int64_t pad = pad_ == -1 ? (kernel_ - 1) / 2 : pad_;
+  // conv2d's view of this geometry pads symmetrically; output_pad shows only in h and w (the
+  // floor of conv2d's output size formula absorbs it).
+  g.set_padding({pad, pad, pad, pad});
+  g.h = (g.ho - 1) * g.stride - 2 * pad + g.kernel + output_pad_;
+  g.w = (g.wo - 1) * g.stride - 2 * pad + g.kernel + output_pad_;
   if (shape_numel(input) < 1)
     throw OpError("conv_transpose2d: input " + shape_str(input) + " has an empty dimension");
   if (g.h < 1 || g.w < 1)
     throw OpError("conv_transpose2d: input " + shape_str(input) +
                   " with kernel=" + std::to_string(g.kernel) +
-                  " stride=" + std::to_string(g.stride) + " pad=" + std::to_string(g.pad) +
+                  " stride=" + std::to_string(g.stride) + " pad=" + std::to_string(pad) +
                   " output_pad=" + std::to_string(output_pad_) + " gives an empty output [" +
                   std::to_string(g.h) + "x" + std::to_string(g.w) + "]");
   return g;

@@ -23,6 +23,7 @@ struct Case {
   int64_t out = 1, kernel = 1, stride = 1, pad = -1, groups = 1;
   bool depthwise = false, bias = true;
   std::string activation = "none";
+  std::string pad_mode = "explicit";
 };
 
 Attrs attrs_of(const Case& c) {
@@ -35,6 +36,7 @@ Attrs attrs_of(const Case& c) {
   a.set("depthwise", c.depthwise);
   a.set("bias", c.bias);
   a.set("activation", c.activation);
+  a.set("pad_mode", c.pad_mode);
   return complete_attrs(conv2d_schema(), a);
 }
 
@@ -45,7 +47,8 @@ std::string name_of(const Case& c) {
          "w" + std::to_string(c.w) + " o" + std::to_string(c.depthwise ? c.c : c.out) + " k" +
          std::to_string(c.kernel) + " s" + std::to_string(c.stride) + " p" + std::to_string(c.pad) +
          " g" + std::to_string(groups) + " bias=" + std::to_string(c.bias) +
-         (c.activation == "none" ? "" : " " + c.activation);
+         (c.activation == "none" ? "" : " " + c.activation) +
+         (c.pad_mode == "explicit" ? "" : " " + c.pad_mode);
 }
 
 void check_case(const Case& c, uint32_t seed, Wanted wanted = {}) {
@@ -118,6 +121,43 @@ TEST(Conv2dOnednn, ActivationMatchesReference) {
         conv2d_onednn_variant(),
         attrs_of({.n = 2, .c = 32, .h = 16, .w = 16, .out = 64, .activation = activation}),
         {{2, 32, 16, 16}}, std::string("pointwise ") + activation, seed++, eval_only);
+  }
+}
+
+// TF SAME padding reaches oneDNN as asymmetric padding_l / padding_r: forward and both
+// backward primitives, on the plain (1x1) and blocked layouts, odd and even sizes.
+TEST(Conv2dOnednn, SameTfMatchesReference) {
+  uint32_t seed = 100;
+  for (Case c : sweep()) {
+    c.pad = -1;
+    c.pad_mode = "same_tf";
+    check_case(c, seed++);
+  }
+  std::vector<Case> even = {
+      // MobileNet's stride-2 stem and depthwise layers on even inputs: 0 before, 1 after.
+      {.n = 2, .c = 3, .h = 16, .w = 16, .out = 8, .kernel = 3, .stride = 2},
+      {.n = 2, .c = 32, .h = 16, .w = 16, .kernel = 3, .stride = 2, .depthwise = true},
+      {.n = 1, .c = 17, .h = 8, .w = 7, .kernel = 3, .stride = 2, .depthwise = true},
+      {.n = 2, .c = 6, .h = 8, .w = 10, .out = 9, .kernel = 3, .stride = 2, .groups = 3},
+      // An even kernel pads asymmetrically at stride 1 too.
+      {.n = 1, .c = 4, .h = 5, .w = 6, .out = 3, .kernel = 2, .stride = 1},
+      {.n = 2, .c = 32, .h = 6, .w = 6, .out = 16, .kernel = 1, .stride = 1},
+  };
+  for (Case c : even) {
+    c.pad_mode = "same_tf";
+    check_case(c, seed++);
+  }
+  // With the fused activation the compiler sets on inference.
+  const CheckOptions eval_only{
+      .passes = {{Mode::kEval, false}, {Mode::kEval, false}},
+      .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
+        for (float& v : inputs[0]) v *= 8.0f;
+      }};
+  for (Case c : even) {
+    c.pad_mode = "same_tf";
+    c.activation = "relu6";
+    check_variant(conv2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}}, name_of(c), seed++,
+                  eval_only);
   }
 }
 

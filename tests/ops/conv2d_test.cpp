@@ -1,3 +1,5 @@
+#include "ops/conv2d/conv2d.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@ struct ConvCase {
   int64_t out = 0, kernel = 3, stride = 1, pad = -1, groups = 1;
   bool depthwise = false, bias = true;
   std::string activation = "none";
+  std::string pad_mode = "explicit";
 
   Attrs attrs() const {
     Attrs a;
@@ -29,6 +32,7 @@ struct ConvCase {
     a.set("depthwise", depthwise);
     a.set("bias", bias);
     a.set("activation", activation);
+    a.set("pad_mode", pad_mode);
     return a;
   }
   std::string describe() const { return describe_case("conv2d", attrs(), {in}); }
@@ -37,9 +41,24 @@ struct ConvCase {
   int64_t cin() const { return in[1]; }
   int64_t cout() const { return depthwise ? cin() : out; }
   int64_t group_count() const { return depthwise ? cin() : groups; }
+  bool same_tf() const { return pad_mode == "same_tf"; }
   int64_t padding() const { return pad < 0 ? (kernel - 1) / 2 : pad; }
-  int64_t ho() const { return (in[2] + 2 * padding() - kernel) / stride + 1; }
-  int64_t wo() const { return (in[3] + 2 * padding() - kernel) / stride + 1; }
+  // TF SAME: total = max((ceil(size / stride) - 1) * stride + kernel - size, 0), floor half of
+  // it before.
+  int64_t same_total(int64_t size) const {
+    const int64_t out_size = (size + stride - 1) / stride;
+    return std::max<int64_t>((out_size - 1) * stride + kernel - size, 0);
+  }
+  int64_t pad_top() const { return same_tf() ? same_total(in[2]) / 2 : padding(); }
+  int64_t pad_left() const { return same_tf() ? same_total(in[3]) / 2 : padding(); }
+  int64_t ho() const {
+    return same_tf() ? (in[2] + stride - 1) / stride
+                     : (in[2] + 2 * padding() - kernel) / stride + 1;
+  }
+  int64_t wo() const {
+    return same_tf() ? (in[3] + stride - 1) / stride
+                     : (in[3] + 2 * padding() - kernel) / stride + 1;
+  }
 };
 
 // Values of a naive computation plus, per element, the sum of |terms| it added: float32
@@ -58,14 +77,16 @@ struct NaiveConv {
 };
 
 // The textbook gather definition in double,
-//   y[n,co,oh,ow] = b[co] + sum_{ci,kh,kw} w[co,ci,kh,kw] * x[n, g*Cin/G + ci, oh*s-p+kh,
-//   ow*s-p+kw],
+//   y[n,co,oh,ow] = b[co] + sum_{ci,kh,kw} w[co,ci,kh,kw] * x[n, g*Cin/G + ci, oh*s-pt+kh,
+//   ow*s-pl+kw],
+// with pt, pl the top and left padding,
 // and, from the same loop nest, the gradients of sum(y * grad_y).
 NaiveConv naive_conv2d(const ConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
                        const std::vector<float>& b, const std::vector<float>& grad_y) {
   const int64_t n_ = c.in[0], cin = c.cin(), h = c.in[2], wd = c.in[3], k = c.kernel;
   const int64_t cout = c.cout(), groups = c.group_count(), ho = c.ho(), wo = c.wo();
-  const int64_t cin_g = cin / groups, cout_g = cout / groups, s = c.stride, p = c.padding();
+  const int64_t cin_g = cin / groups, cout_g = cout / groups, s = c.stride;
+  const int64_t pt = c.pad_top(), pl = c.pad_left();
   NaiveConv r{Naive(n_ * cout * ho * wo), Naive(x.size()), Naive(w.size()), Naive(b.size())};
   for (int64_t n = 0; n < n_; ++n)
     for (int64_t co = 0; co < cout; ++co)
@@ -80,7 +101,7 @@ NaiveConv naive_conv2d(const ConvCase& c, const std::vector<float>& x, const std
           for (int64_t ci = 0; ci < cin_g; ++ci)
             for (int64_t kh = 0; kh < k; ++kh)
               for (int64_t kw = 0; kw < k; ++kw) {
-                const int64_t ih = oh * s - p + kh, iw = ow * s - p + kw;
+                const int64_t ih = oh * s - pt + kh, iw = ow * s - pl + kw;
                 if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
                 const int64_t c_in = co / cout_g * cin_g + ci;
                 const size_t xi = static_cast<size_t>(((n * cin + c_in) * h + ih) * wd + iw);
@@ -358,6 +379,168 @@ TEST(Conv2d, ActivationIsForwardOnly) {
   }
   c.activation = "gelu";
   EXPECT_THROW(OpHarness("conv2d", c.attrs(), {c.in}), OpError);
+}
+
+// TF SAME padding on odd and even sizes, stride 1 and 2, odd and even kernels (an even kernel
+// pads asymmetrically even at stride 1), through every kernel path: general, depthwise,
+// grouped, pointwise, strided 1x1 and both weight-gradient layouts.
+std::vector<ConvCase> same_tf_cases() {
+  std::vector<ConvCase> cases;
+  for (Shape hw : {Shape{8, 8}, Shape{7, 7}, Shape{6, 9}, Shape{9, 4}, Shape{1, 2}, Shape{2, 3}}) {
+    for (int64_t stride : {1, 2}) {
+      for (int64_t c : {3, 9}) {
+        const Shape in{2, c, hw[0], hw[1]};
+        cases.push_back({.in = in, .out = 5, .kernel = 3, .stride = stride});
+        cases.push_back({.in = in, .out = 4, .kernel = 2, .stride = stride, .bias = false});
+        cases.push_back({.in = in, .out = 3, .kernel = 5, .stride = stride});
+        cases.push_back({.in = in, .kernel = 3, .stride = stride, .depthwise = true});
+        cases.push_back({.in = in, .kernel = 4, .stride = stride, .depthwise = true});
+        cases.push_back({.in = in, .out = 2 * c, .kernel = 3, .stride = stride, .groups = c});
+        cases.push_back({.in = in, .out = 6, .kernel = 1, .stride = stride});
+      }
+    }
+  }
+  cases.push_back({.in = {2, 16, 7, 8}, .out = 6, .kernel = 3, .stride = 2, .groups = 2});
+  cases.push_back({.in = {1, 12, 8, 7}, .out = 8, .kernel = 3, .stride = 2});
+  for (ConvCase& c : cases) c.pad_mode = "same_tf";
+  return cases;
+}
+
+TEST(Conv2d, SameTfHandComputedStride2EvenInput) {
+  // 3x3 stride 2 on 4x4: TF SAME pads 0 before and 1 after (not 1 and 1), so output (0,0)
+  // sums input rows and columns 0..2 and output (1,1) rows and columns 2..3 plus padding.
+  ConvCase c{.in = {1, 1, 4, 4}, .out = 1, .kernel = 3, .stride = 2, .bias = false};
+  c.pad_mode = "same_tf";
+  OpHarness h("conv2d", c.attrs(), {c.in});
+  for (int i = 0; i < 16; ++i) h.inputs[0][i] = static_cast<float>(i + 1);
+  std::fill(h.params[0].begin(), h.params[0].end(), 1.0f);
+  h.forward();
+  // (0,0): 1+2+3+5+6+7+9+10+11 = 54; (0,1): 3+4+7+8+11+12 = 45; (1,0): 9+10+11+13+14+15 = 72;
+  // (1,1): 11+12+15+16 = 54. Symmetric padding 1 would give 14 at (0,0).
+  EXPECT_EQ(h.outputs[0], (std::vector<float>{54, 45, 72, 54}));
+}
+
+TEST(Conv2d, SameTfInferShapes) {
+  for (const ConvCase& c : same_tf_cases()) {
+    const Shape in[] = {c.in};
+    const Inferred inf = create_op("conv2d", c.attrs())->infer(in);
+    // SAME keeps ceil(size / stride) whatever the kernel.
+    EXPECT_EQ(inf.outputs[0], (Shape{c.in[0], c.cout(), (c.in[2] + c.stride - 1) / c.stride,
+                                     (c.in[3] + c.stride - 1) / c.stride}))
+        << c.describe();
+  }
+  // Explicit padding is the default: the same 3x3 stride-2 node on 4x4 with pad=-1.
+  const ConvCase plain{.in = {1, 1, 4, 4}, .out = 1, .kernel = 3, .stride = 2};
+  Attrs defaults;
+  defaults.set("out", int64_t{1});
+  defaults.set("kernel", int64_t{3});
+  EXPECT_EQ(complete_attrs(conv2d_schema(), defaults).get_string("pad_mode"), "explicit");
+  const Shape in[] = {plain.in};
+  EXPECT_EQ(create_op("conv2d", plain.attrs())->infer(in).outputs[0], (Shape{1, 1, 2, 2}));
+}
+
+TEST(Conv2d, SameTfResolvedPadding) {
+  // 224 / 2: total max(111*2 + 3 - 224, 0) = 1 -> 0 before, 1 after; 7 / 2: total 2 -> 1, 1;
+  // kernel 2 stride 1: total 1 -> 0, 1; 1x1 stride 2 on 7: total 0.
+  const ConvPadding a = resolve_conv_padding(ConvPadMode::kSameTf, -1, 3, 2, 224, 7);
+  EXPECT_EQ(std::vector<int64_t>({a.top, a.left, a.bottom, a.right}),
+            (std::vector<int64_t>{0, 1, 1, 1}));
+  const ConvPadding b = resolve_conv_padding(ConvPadMode::kSameTf, -1, 2, 1, 5, 6);
+  EXPECT_EQ(std::vector<int64_t>({b.top, b.left, b.bottom, b.right}),
+            (std::vector<int64_t>{0, 0, 1, 1}));
+  const ConvPadding c = resolve_conv_padding(ConvPadMode::kSameTf, -1, 1, 2, 7, 8);
+  EXPECT_EQ(std::vector<int64_t>({c.top, c.left, c.bottom, c.right}),
+            (std::vector<int64_t>{0, 0, 0, 0}));
+  const ConvPadding d = resolve_conv_padding(ConvPadMode::kExplicit, -1, 5, 2, 7, 8);
+  EXPECT_EQ(std::vector<int64_t>({d.top, d.left, d.bottom, d.right}),
+            (std::vector<int64_t>{2, 2, 2, 2}));
+}
+
+TEST(Conv2d, SameTfForwardMatchesNaive) {
+  std::mt19937 rng(21);
+  for (const ConvCase& c : same_tf_cases()) {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    h.randomize(rng);
+    h.forward();
+    const std::vector<float> no_bias;
+    const NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
+                                       h.grad_outputs[0]);
+    expect_close(h.outputs[0], ref.y, "output", c.describe());
+  }
+}
+
+TEST(Conv2d, SameTfBackwardMatchesNaive) {
+  std::mt19937 rng(22);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (const ConvCase& c : same_tf_cases()) {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    h.randomize(rng);
+    for (float& v : h.grad_outputs[0]) v = dist(rng);
+    h.forward();
+    h.backward();
+    const std::vector<float> no_bias;
+    const NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
+                                       h.grad_outputs[0]);
+    expect_close(h.grad_inputs[0], ref.grad_x, "grad input", c.describe());
+    expect_close(h.grad_params[0], ref.grad_w, "grad weight", c.describe());
+    if (c.bias) expect_close(h.grad_params[1], ref.grad_b, "grad bias", c.describe());
+  }
+}
+
+TEST(Conv2d, SameTfBackwardMatchesFiniteDifferences) {
+  std::mt19937 rng(23);
+  ConvCase cases[] = {
+      {.in = {1, 3, 6, 6}, .out = 4, .kernel = 3, .stride = 2},
+      {.in = {1, 3, 7, 5}, .out = 4, .kernel = 3, .stride = 2},
+      {.in = {2, 4, 6, 7}, .kernel = 3, .stride = 2, .depthwise = true},
+      {.in = {2, 5, 5, 5}, .kernel = 3, .stride = 1, .depthwise = true, .bias = false},
+      {.in = {1, 9, 4, 6}, .out = 3, .kernel = 2, .stride = 1},
+      {.in = {1, 16, 6, 5}, .out = 4, .kernel = 3, .stride = 2, .groups = 2},
+      {.in = {1, 5, 7, 8}, .out = 3, .kernel = 1, .stride = 2},
+  };
+  for (ConvCase& c : cases) {
+    c.pad_mode = "same_tf";
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    const GradCheckResult r = check_gradients(h, rng);
+    EXPECT_TRUE(r.ok) << c.describe() << " max_abs_err=" << r.max_abs_err << " worst " << r.worst;
+  }
+}
+
+TEST(Conv2d, SameTfWithActivationMatchesNaive) {
+  std::mt19937 rng(24);
+  int clipped = 0;
+  for (ConvCase c : same_tf_cases()) {
+    c.activation = "relu6";
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    h.randomize(rng, -2.0f, 2.0f);
+    h.forward(Mode::kEval);
+    const std::vector<float> no_bias;
+    NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
+                                 h.grad_outputs[0]);
+    clipped += activate(ref.y, c.activation);
+    expect_close(h.outputs[0], ref.y, "output", c.describe());
+  }
+  EXPECT_GT(clipped, 10);
+}
+
+TEST(Conv2d, SameTfRejectsExplicitPadAndUnknownModes) {
+  ConvCase c{.in = {1, 2, 6, 6}, .out = 2, .kernel = 3, .stride = 2, .pad = 1};
+  c.pad_mode = "same_tf";
+  try {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    ADD_FAILURE() << c.describe() << " did not throw";
+  } catch (const OpError& e) {
+    EXPECT_NE(std::string(e.what()).find("pad=1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("same_tf"), std::string::npos) << e.what();
+  }
+  c.pad = -1;
+  c.pad_mode = "same";
+  try {
+    OpHarness h("conv2d", c.attrs(), {c.in});
+    ADD_FAILURE() << c.describe() << " did not throw";
+  } catch (const OpError& e) {
+    EXPECT_NE(std::string(e.what()).find("explicit, same_tf"), std::string::npos) << e.what();
+  }
 }
 
 void expect_shape_error(const ConvCase& c, const std::string& fragment) {

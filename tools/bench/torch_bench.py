@@ -19,14 +19,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def build_module(step, in_channels):
+def same_tf(size, kernel, stride):
+    """TF SAME padding along one axis, (before, after): conv2d's pad_mode = "same_tf"."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def build_module(step, in_shape):
     op, a = step["op"], step["attrs"]
+    in_channels = in_shape[1]
     pad = a.get("pad", -1)
     if op in ("conv2d", "conv_transpose2d") and pad < 0:
         pad = (a["kernel"] - 1) // 2
     if op == "conv2d":
         groups = in_channels if a["depthwise"] else a["groups"]
         out = in_channels if a["depthwise"] else a["out"]
+        if a.get("pad_mode", "explicit") == "same_tf":
+            # Asymmetric (0 before, 1 after for a 3x3 stride-2 conv on an even input), which
+            # nn.Conv2d's padding cannot say: F.pad first, then an unpadded convolution.
+            top, bottom = same_tf(in_shape[2], a["kernel"], a["stride"])
+            left, right = same_tf(in_shape[3], a["kernel"], a["stride"])
+            return nn.Sequential(
+                nn.ZeroPad2d((left, right, top, bottom)),
+                nn.Conv2d(in_channels, out, a["kernel"], a["stride"], 0, groups=groups,
+                          bias=a["bias"]))
         return nn.Conv2d(in_channels, out, a["kernel"], a["stride"], pad, groups=groups,
                          bias=a["bias"])
     if op == "conv_transpose2d":
@@ -46,13 +63,13 @@ class GraphNet(nn.Module):
         super().__init__()
         self.steps = layers["steps"]
         self.outputs = layers["outputs"]
-        channels = {name: shape[1] for name, shape in layers["inputs"].items()}
+        shapes = {name: shape for name, shape in layers["inputs"].items()}
         self.mods = nn.ModuleDict()
         for s in self.steps:
-            m = build_module(s, channels[s["inputs"][0]])
+            m = build_module(s, shapes[s["inputs"][0]])
             if m is not None:
                 self.mods[s["name"].replace(".", "_")] = m
-            channels[s["name"]] = s["shape"][1]
+            shapes[s["name"]] = s["shape"]
 
     def forward(self, image):
         values = {"image": image}
