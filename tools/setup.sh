@@ -12,9 +12,12 @@ build="${EMT_BUILD_DIR:-$root/build}"
 mode="${1:-build}"
 shift || true
 
+# libonnx-testdata: ONNX's backend test cases, which the ONNX import conformance suite runs
+# (ctest -L onnx-conformance).
 packages=(cmake g++ make pkg-config ccache
           libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev
-          libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev)
+          libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
+          libonnx-testdata)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -16,8 +16,10 @@
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
 #include "engine/experiments/experiments.h"
+#include "engine/import/tflite.h"
 #include "engine/io/atomic_file.h"
 #include "engine/onnx/export.h"
+#include "engine/onnx/import.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 
@@ -36,6 +38,20 @@ commands:
   export-onnx GRAPH --weights W -o model.onnx
                 write an ONNX model (opset 13, dynamic batch, inference semantics) that passes
                 the ONNX checker; inputs and outputs named as in the graph
+  import-tflite MODEL.tflite GRAPH -o W.safetensors
+                initialise GRAPH's parameters from a TensorFlow Lite model (e.g. the MobileNetV1
+                files in ../shared/models): its convolutions, dequantised, batch norm folded in,
+                onto the graph's conv2d/dense nodes in order (stem, ds1.dw, ds1.pw, ...); every
+                other tensor keeps its initialisation (train.seed). Prints what went where and
+                where the graph computes differently (graphs/emtnet_pretrained.toml matches the
+                MobileNetV1 files: ReLU6, TF SAME padding). Train from it with
+                --set train.init_weights=W
+  import-onnx MODEL.onnx -o GRAPH.toml --weights-out W.safetensors
+                convert an ONNX model made of the engine's ops (Conv, ConvTranspose,
+                BatchNormalization, Relu, Clip(0,6), Add, GlobalAveragePool, Gemm/MatMul,
+                Sigmoid, Dropout) into a graph file (one node per line, inputs and outputs
+                named as in the model) and its weights; an unsupported op or attribute is one
+                error naming the node, and then nothing is written
   eval GRAPH --weights W --out DIR [--data D] [--threshold T] [--target-sensitivity S]
                 score trained weights on a dataset (every image unless --split says which part
                 of the seeded split); writes metrics.json (acc, sen, spe, auc, dsc, iou with
@@ -76,7 +92,9 @@ options:
                    report the test split at it (and at the default threshold)
   --split NAME     eval: all (default), train, val or test
   --bootstrap N    eval: bootstrap resamples for the 95% intervals (default 2000)
-  -o FILE          export-onnx: the ONNX file to write (written atomically)
+  -o FILE          export-onnx: the ONNX file to write; import-onnx: the graph file to write;
+                   import-tflite: the safetensors file (all written atomically)
+  --weights-out W  import-onnx: the weights file to write (safetensors, written atomically)
   --logits         export-onnx: also output cls_logit / seg_logit (before the sigmoid)
   --quiet          no progress output (run, eval)
   -h, --help       this text
@@ -85,7 +103,7 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 )";
 
 struct Args {
-  std::string command, graph, out, json, ort_model, weights, experiment;
+  std::string command, graph, out, json, ort_model, weights, weights_out, experiment, tflite;
   std::vector<double> values, wc_values;
   int folds = 4;
   bool logits = false;
@@ -181,6 +199,8 @@ Args parse_args(int argc, char** argv) {
       a.folds = static_cast<int>(parse_int(arg, value()));
     } else if (arg == "--weights") {
       a.weights = value();
+    } else if (arg == "--weights-out") {
+      a.weights_out = value();
     } else if (arg == "--threshold") {
       a.threshold = parse_fraction(arg, value(), 0.0, 1.0, false);
     } else if (arg == "--target-sensitivity") {
@@ -211,11 +231,13 @@ Args parse_args(int argc, char** argv) {
       positional.push_back(arg);
     }
   }
-  const std::string command_list = "check, plan, run, eval, bench, export-onnx or experiment";
+  const std::string command_list =
+      "check, plan, run, eval, bench, export-onnx, import-onnx, import-tflite or experiment";
   if (positional.empty()) usage_error("missing command (" + command_list + ")");
   a.command = positional[0];
-  const std::vector<std::string> commands = {"check", "plan",        "run",       "eval",
-                                             "bench", "export-onnx", "experiment"};
+  const std::vector<std::string> commands = {"check",       "plan",          "run",
+                                             "eval",        "bench",         "export-onnx",
+                                             "import-onnx", "import-tflite", "experiment"};
   if (std::find(commands.begin(), commands.end(), a.command) == commands.end())
     usage_error("unknown command '" + a.command + "' (" + command_list + ")");
   if (a.command == "experiment") {
@@ -233,8 +255,17 @@ Args parse_args(int argc, char** argv) {
     if (a.out.empty()) usage_error("experiment needs --out DIR (re-running it resumes the job)");
     return a;
   }
+  if (a.command == "import-tflite") {
+    if (positional.size() != 3 || a.out.empty())
+      usage_error("import-tflite takes MODEL.tflite GRAPH.toml -o W.safetensors");
+    a.tflite = positional[1];
+    a.graph = positional[2];
+    return a;
+  }
   if (a.command == "export-onnx" && (a.weights.empty() || a.out.empty()))
     usage_error("export-onnx needs --weights W and -o FILE");
+  if (a.command == "import-onnx" && (a.out.empty() || a.weights_out.empty()))
+    usage_error("import-onnx needs -o GRAPH.toml and --weights-out W.safetensors");
   if (a.command == "eval" && (a.weights.empty() || a.out.empty()))
     usage_error("eval needs --weights W and --out DIR");
   if (a.target_sensitivity && a.split != "all" && a.split != "test")
@@ -242,7 +273,9 @@ Args parse_args(int argc, char** argv) {
         "--target-sensitivity chooses the threshold on val and reports test; it cannot "
         "be combined with --split " +
         a.split);
-  if (positional.size() != 2) usage_error(a.command + " takes exactly one graph file");
+  if (positional.size() != 2)
+    usage_error(a.command + (a.command == "import-onnx" ? " takes exactly one ONNX model"
+                                                        : " takes exactly one graph file"));
   a.graph = positional[1];
   if (a.resume && a.out.empty()) usage_error("--resume needs --out DIR naming the run to continue");
   return a;
@@ -299,6 +332,16 @@ int run_experiment_command(const Args& args) {
   return 0;
 }
 
+int run_import_tflite_command(const Args& args) {
+  const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
+  // What the file lacks gets the initialisation `engine run` would give it.
+  const emt::Model model(file, static_cast<uint64_t>(file.config.get_int("train.seed")));
+  const emt::ImportReport report = emt::import_tflite_backbone(args.tflite, model, args.out);
+  std::cout << report.summary();
+  std::cerr << "wrote " << args.out << "\n";
+  return 0;
+}
+
 int run_bench_command(const Args& args) {
   // The paper's input size unless the command line says otherwise.
   std::vector<std::string> sets = {"data.input_size=224"};
@@ -344,6 +387,15 @@ int main(int argc, char** argv) {
     if (args.command == "bench") return run_bench_command(args);
     if (args.command == "experiment") return run_experiment_command(args);
     if (args.command == "eval") return run_eval_command(args);
+    if (args.command == "import-tflite") return run_import_tflite_command(args);
+    if (args.command == "import-onnx") {
+      // args.graph is the ONNX model; both files are written only when the whole import succeeds.
+      const emt::OnnxImport imported = emt::import_onnx(args.graph, args.out, args.weights_out);
+      for (const std::string& note : imported.notes) std::cerr << "note: " << note << "\n";
+      std::cerr << "wrote " << args.out << " (" << imported.onnx_ops.size() << " ONNX nodes) and "
+                << args.weights_out << " (" << imported.weights.tensors.size() << " tensors)\n";
+      return 0;
+    }
     const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
     auto graph = std::make_shared<const emt::Graph>(file.graph);
     if (args.verbose_dispatch)
