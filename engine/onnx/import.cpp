@@ -344,6 +344,40 @@ class Importer {
     return dims;
   }
 
+  // How a tensor of t's type holds its values: bytes per element in raw_data, and how many values
+  // the typed field for that type holds. {0, -1} for strings and other types.
+  struct Storage {
+    int64_t elem = 0;
+    int64_t typed = -1;
+  };
+  static Storage storage_of(const onnx::TensorProto& t) {
+    switch (t.data_type()) {
+      case onnx::TensorProto::FLOAT:
+        return {4, t.float_data_size()};
+      case onnx::TensorProto::DOUBLE:
+        return {8, t.double_data_size()};
+      case onnx::TensorProto::INT64:
+        return {8, t.int64_data_size()};
+      case onnx::TensorProto::UINT64:
+        return {8, t.uint64_data_size()};
+      case onnx::TensorProto::INT32:
+        return {4, t.int32_data_size()};
+      case onnx::TensorProto::UINT32:
+        return {4, t.uint64_data_size()};  // ONNX keeps uint32 values in uint64_data
+      case onnx::TensorProto::INT16:
+      case onnx::TensorProto::UINT16:
+      case onnx::TensorProto::FLOAT16:
+      case onnx::TensorProto::BFLOAT16:
+        return {2, t.int32_data_size()};
+      case onnx::TensorProto::INT8:
+      case onnx::TensorProto::UINT8:
+      case onnx::TensorProto::BOOL:
+        return {1, t.int32_data_size()};
+      default:
+        return {};
+    }
+  }
+
   // Checks that the tensor's data fills its dims (eagerly for initializers, so that a truncated
   // or inconsistent file fails even where the value is never read as numbers).
   void check_tensor(const onnx::TensorProto& t, const std::string& what) const {
@@ -355,51 +389,9 @@ class Importer {
     const Shape dims = dims_of(t);
     const int64_t n = checked_numel(dims);
     if (n < 0) fail_format(what + " has invalid dims " + dims_str(dims));
-    int64_t elem = 0;    // bytes per element in raw_data
-    int64_t typed = -1;  // values in the typed field
-    switch (t.data_type()) {
-      case onnx::TensorProto::FLOAT:
-        elem = 4;
-        typed = t.float_data_size();
-        break;
-      case onnx::TensorProto::DOUBLE:
-        elem = 8;
-        typed = t.double_data_size();
-        break;
-      case onnx::TensorProto::INT64:
-        elem = 8;
-        typed = t.int64_data_size();
-        break;
-      case onnx::TensorProto::UINT64:
-        elem = 8;
-        typed = t.uint64_data_size();
-        break;
-      case onnx::TensorProto::INT32:
-        elem = 4;
-        typed = t.int32_data_size();
-        break;
-      case onnx::TensorProto::UINT32:
-        elem = 4;
-        typed = t.uint64_data_size();
-        break;
-      case onnx::TensorProto::INT16:
-      case onnx::TensorProto::UINT16:
-      case onnx::TensorProto::FLOAT16:
-      case onnx::TensorProto::BFLOAT16:
-        elem = 2;
-        typed = t.int32_data_size();
-        break;
-      case onnx::TensorProto::INT8:
-      case onnx::TensorProto::UINT8:
-      case onnx::TensorProto::BOOL:
-        elem = 1;
-        typed = t.int32_data_size();
-        break;
-      case onnx::TensorProto::UNDEFINED:
-        fail_format(what + " has no data type");
-      default:
-        return;  // strings and others: refused where they are read
-    }
+    if (t.data_type() == onnx::TensorProto::UNDEFINED) fail_format(what + " has no data type");
+    const auto [elem, typed] = storage_of(t);
+    if (elem == 0) return;  // strings and others: refused where they are read
     if (t.has_raw_data()) {
       const auto bytes = static_cast<int64_t>(t.raw_data().size());
       if (bytes != n * elem)

@@ -105,11 +105,7 @@ TEST(Conv2dOnednn, MatchesReferenceOnGroupsAndEvenSizes) {
 // blocked one, with and without bias. Forward only, so eval passes; inputs scaled so that
 // relu6 clips.
 TEST(Conv2dOnednn, ActivationMatchesReference) {
-  const CheckOptions eval_only{
-      .passes = {{Mode::kEval, false}, {Mode::kEval, false}},
-      .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
-        for (float& v : inputs[0]) v *= 8.0f;
-      }};
+  const CheckOptions eval_only = activation_options();
   uint32_t seed = 1;
   for (const char* activation : {"relu", "relu6"}) {
     for (Case c : sweep()) {
@@ -148,11 +144,7 @@ TEST(Conv2dOnednn, SameTfMatchesReference) {
     check_case(c, seed++);
   }
   // With the fused activation the compiler sets on inference.
-  const CheckOptions eval_only{
-      .passes = {{Mode::kEval, false}, {Mode::kEval, false}},
-      .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
-        for (float& v : inputs[0]) v *= 8.0f;
-      }};
+  const CheckOptions eval_only = activation_options();
   for (Case c : even) {
     c.pad_mode = "same_tf";
     c.activation = "relu6";
@@ -172,11 +164,7 @@ TEST(Conv2dOnednn, ActivationIsForwardOnly) {
 
 TEST(Conv2dOnednn, SkipsNullGradients) {
   const Case dense{.n = 3, .c = 7, .h = 9, .w = 9, .out = 17, .kernel = 3, .stride = 2};
-  check_case(dense, 1, {.input = false});
-  check_case(dense, 2, {.weight = false});
-  check_case(dense, 3, {.bias = false});
-  check_case(dense, 4, {.weight = false, .bias = false});
-  check_case(dense, 5, {.input = false, .weight = false});
+  check_skipped_gradients([&](uint32_t seed, Wanted wanted) { check_case(dense, seed, wanted); });
 }
 
 TEST(Conv2dOnednn, NewInputShapeGetsItsOwnPrimitives) {
@@ -184,23 +172,9 @@ TEST(Conv2dOnednn, NewInputShapeGetsItsOwnPrimitives) {
   Case large = small;
   large.n = 3;
   large.h = large.w = 13;
-  const Attrs attrs = attrs_of(small);
-  const std::unique_ptr<Op> op = conv2d_onednn_variant().create(attrs);
-  for (const Case& c : {small, large, small}) {
-    const std::vector<Shape> shapes = {{c.n, c.c, c.h, c.w}};
-    OpHarness ref("conv2d", attrs, shapes);
-    std::mt19937 rng(7);
-    fill(ref.inputs, rng);
-    fill(ref.params, rng);
-    ref.forward();
-    std::vector<float> out(ref.outputs[0].size());
-    std::vector<Tensor> in = {{ref.inputs[0].data(), shapes[0]}};
-    std::vector<Tensor> params = {{ref.params[0].data(), ref.inferred.params[0].shape},
-                                  {ref.params[1].data(), ref.inferred.params[1].shape}};
-    std::vector<Tensor> outs = {{out.data(), ref.inferred.outputs[0]}};
-    op->forward({in, params, outs});
-    expect_close(name_of(c), "output", out, ref.outputs[0]);
-  }
+  std::vector<std::pair<std::string, Shape>> cases;
+  for (const Case& c : {small, large, small}) cases.push_back({name_of(c), {c.n, c.c, c.h, c.w}});
+  check_forward_per_shape(conv2d_onednn_variant(), attrs_of(small), cases);
 }
 
 TEST(Conv2dOnednn, SupportsExplainsRejections) {

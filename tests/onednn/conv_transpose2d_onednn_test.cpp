@@ -82,24 +82,26 @@ std::vector<Case> sweep() {
   return cases;
 }
 
+// EMT-Net's decoder upsampling: k3 s2 p1 op1 doubles the size.
+const Case kDecoder{.n = 2,
+                    .c = 64,
+                    .h = 8,
+                    .w = 8,
+                    .out = 32,
+                    .kernel = 3,
+                    .stride = 2,
+                    .pad = 1,
+                    .output_pad = 1};
+
 TEST(ConvTranspose2dOnednn, MatchesReferenceOnAwkwardShapes) {
   uint32_t seed = 1;
   for (const Case& c : sweep()) check_case(c, seed++);
 }
 
 TEST(ConvTranspose2dOnednn, MatchesReferenceOnDecoderShapes) {
-  // EMT-Net's decoder upsampling (k3 s2 p1 op1 doubles the size), channel counts that fill
-  // oneDNN's vector blocks, and even sizes.
-  check_case({.n = 2,
-              .c = 64,
-              .h = 8,
-              .w = 8,
-              .out = 32,
-              .kernel = 3,
-              .stride = 2,
-              .pad = 1,
-              .output_pad = 1},
-             1);
+  // EMT-Net's decoder upsampling, channel counts that fill oneDNN's vector blocks, and even
+  // sizes.
+  check_case(kDecoder, 1);
   check_case({.n = 3, .c = 16, .h = 6, .w = 10, .out = 48, .kernel = 3, .stride = 2}, 2);
   check_case(
       {.n = 1, .c = 32, .h = 4, .w = 4, .out = 16, .kernel = 1, .stride = 2, .output_pad = 1}, 3);
@@ -109,11 +111,7 @@ TEST(ConvTranspose2dOnednn, MatchesReferenceOnDecoderShapes) {
 // primitive), without one it is a post-op of the deconvolution: both are swept. Forward only,
 // so eval passes; inputs scaled so that relu6 clips.
 TEST(ConvTranspose2dOnednn, ActivationMatchesReference) {
-  const CheckOptions eval_only{
-      .passes = {{Mode::kEval, false}, {Mode::kEval, false}},
-      .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
-        for (float& v : inputs[0]) v *= 8.0f;
-      }};
+  const CheckOptions eval_only = activation_options();
   uint32_t seed = 1;
   for (const char* activation : {"relu", "relu6"}) {
     for (Case c : sweep()) {
@@ -122,17 +120,9 @@ TEST(ConvTranspose2dOnednn, ActivationMatchesReference) {
                     name_of(c), seed++, eval_only);
     }
     for (bool bias : {true, false}) {
-      const Case decoder{.n = 2,
-                         .c = 64,
-                         .h = 8,
-                         .w = 8,
-                         .out = 32,
-                         .kernel = 3,
-                         .stride = 2,
-                         .pad = 1,
-                         .output_pad = 1,
-                         .bias = bias,
-                         .activation = activation};
+      Case decoder = kDecoder;
+      decoder.bias = bias;
+      decoder.activation = activation;
       check_variant(conv_transpose2d_onednn_variant(), attrs_of(decoder), {{2, 64, 8, 8}},
                     name_of(decoder), seed++, eval_only);
     }
@@ -151,11 +141,7 @@ TEST(ConvTranspose2dOnednn, ActivationIsForwardOnly) {
 TEST(ConvTranspose2dOnednn, SkipsNullGradients) {
   const Case dense{
       .n = 3, .c = 7, .h = 9, .w = 9, .out = 17, .kernel = 3, .stride = 2, .output_pad = 1};
-  check_case(dense, 1, {.input = false});
-  check_case(dense, 2, {.weight = false});
-  check_case(dense, 3, {.bias = false});
-  check_case(dense, 4, {.weight = false, .bias = false});
-  check_case(dense, 5, {.input = false, .weight = false});
+  check_skipped_gradients([&](uint32_t seed, Wanted wanted) { check_case(dense, seed, wanted); });
 }
 
 TEST(ConvTranspose2dOnednn, NewInputShapeGetsItsOwnPrimitives) {
@@ -163,23 +149,9 @@ TEST(ConvTranspose2dOnednn, NewInputShapeGetsItsOwnPrimitives) {
   Case large = small;
   large.n = 3;
   large.h = large.w = 13;
-  const Attrs attrs = attrs_of(small);
-  const std::unique_ptr<Op> op = conv_transpose2d_onednn_variant().create(attrs);
-  for (const Case& c : {small, large, small}) {
-    const std::vector<Shape> shapes = {{c.n, c.c, c.h, c.w}};
-    OpHarness ref("conv_transpose2d", attrs, shapes);
-    std::mt19937 rng(7);
-    fill(ref.inputs, rng);
-    fill(ref.params, rng);
-    ref.forward();
-    std::vector<float> out(ref.outputs[0].size());
-    std::vector<Tensor> in = {{ref.inputs[0].data(), shapes[0]}};
-    std::vector<Tensor> params = {{ref.params[0].data(), ref.inferred.params[0].shape},
-                                  {ref.params[1].data(), ref.inferred.params[1].shape}};
-    std::vector<Tensor> outs = {{out.data(), ref.inferred.outputs[0]}};
-    op->forward({in, params, outs});
-    expect_close(name_of(c), "output", out, ref.outputs[0]);
-  }
+  std::vector<std::pair<std::string, Shape>> cases;
+  for (const Case& c : {small, large, small}) cases.push_back({name_of(c), {c.n, c.c, c.h, c.w}});
+  check_forward_per_shape(conv_transpose2d_onednn_variant(), attrs_of(small), cases);
 }
 
 TEST(ConvTranspose2dOnednn, SupportsExplainsRejections) {

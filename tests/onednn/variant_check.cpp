@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -155,6 +156,41 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
 void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
                    const std::string& repro, uint32_t seed, Wanted wanted) {
   check_variant(variant, attrs, shapes, repro, seed, CheckOptions{.wanted = wanted});
+}
+
+CheckOptions activation_options() {
+  return {.passes = {{Mode::kEval, false}, {Mode::kEval, false}},
+          .shape_inputs = [](std::vector<std::vector<float>>& inputs, std::mt19937&) {
+            for (float& v : inputs[0]) v *= 8.0f;
+          }};
+}
+
+void check_skipped_gradients(const std::function<void(uint32_t seed, Wanted wanted)>& check) {
+  check(1, {.input = false});
+  check(2, {.weight = false});
+  check(3, {.bias = false});
+  check(4, {.weight = false, .bias = false});
+  check(5, {.input = false, .weight = false});
+}
+
+void check_forward_per_shape(const OpVariant& variant, const Attrs& attrs,
+                             const std::vector<std::pair<std::string, Shape>>& cases) {
+  const std::unique_ptr<Op> op = variant.create(attrs);
+  for (const auto& [repro, shape] : cases) {
+    OpHarness ref(variant.op, attrs, {shape});
+    std::mt19937 rng(7);
+    fill(ref.inputs, rng);
+    fill(ref.params, rng);
+    ref.forward();
+    std::vector<float> out(ref.outputs[0].size());
+    std::vector<Tensor> in = {{ref.inputs[0].data(), shape}};
+    std::vector<Tensor> params;
+    for (size_t i = 0; i < ref.params.size(); ++i)
+      params.push_back({ref.params[i].data(), ref.inferred.params[i].shape});
+    std::vector<Tensor> outs = {{out.data(), ref.inferred.outputs[0]}};
+    op->forward({in, params, outs});
+    expect_close(repro, "output", out, ref.outputs[0]);
+  }
 }
 
 }  // namespace emt::test

@@ -7,6 +7,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/core/variant.h"
@@ -62,5 +63,20 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
 // Two train passes, each with a backward.
 void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vector<Shape>& shapes,
                    const std::string& repro, uint32_t seed, Wanted wanted = {});
+
+// For a fused activation: two eval forwards (the activation is forward only), with the first
+// input scaled by 8 so that relu6 clips.
+CheckOptions activation_options();
+
+// Runs `check` once for each subset of the gradients an op with a weight and a bias must be able
+// to skip (input; weight; bias; weight and bias; input and weight), with seeds 1 to 5.
+void check_skipped_gradients(const std::function<void(uint32_t seed, Wanted wanted)>& check);
+
+// Runs one instance of the variant forward on each input shape in turn (the first input; the
+// params from the reference), each compared with a fresh reference op on the same data from a
+// fixed seed: an op that sees several shapes must keep their primitives apart. Each case is the
+// repro and the input's shape.
+void check_forward_per_shape(const OpVariant& variant, const Attrs& attrs,
+                             const std::vector<std::pair<std::string, Shape>>& cases);
 
 }  // namespace emt::test

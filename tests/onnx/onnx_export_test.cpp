@@ -10,15 +10,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <random>
-#include <sstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "engine/compiler/program.h"
@@ -29,83 +24,17 @@
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/onnx/ort_runner.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using emt::Mode;
 using emt::Model;
-using emt::Shape;
-
-fs::path source_dir() {
-  const char* dir = std::getenv("EMT_SOURCE_DIR");
-  return dir ? fs::path(dir) : fs::current_path();
-}
-
-// Where tools/setup.sh installed onnxruntime-node: EMT_ORT_DIR, else <build>/ort.
-fs::path ort_dir() {
-  if (const char* dir = std::getenv("EMT_ORT_DIR")) return dir;
-#ifdef EMT_ORT_DEFAULT_DIR
-  return EMT_ORT_DEFAULT_DIR;
-#else
-  return source_dir() / "build" / "ort";
-#endif
-}
-
-// Why ONNX Runtime cannot run here; empty when it can.
-std::string ort_unavailable() {
-  if (std::system("node --version >/dev/null 2>&1") != 0)
-    return "node is not installed (Node.js runs ONNX Runtime for this test)";
-  const fs::path package = ort_dir() / "node_modules" / "onnxruntime-node" / "package.json";
-  if (!fs::exists(package))
-    return "onnxruntime-node is not installed (no " + package.string() +
-           "); tools/setup.sh installs it, or set EMT_ORT_DIR to a folder holding node_modules";
-  return "";
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Gamma/beta, biases and running statistics away from their initial 1/0 values, so that export
-// mistakes in any of them (swapped mean and var, training-mode statistics, a dropped bias) show.
-void randomize_state(Model& model, uint32_t seed) {
-  std::mt19937 rng(seed);
-  const auto fill = [&](std::vector<float>& v, float lo, float hi) {
-    std::uniform_real_distribution<float> d(lo, hi);
-    for (float& x : v) x = d(rng);
-  };
-  const auto ends_with = [](const std::string& s, std::string_view suffix) {
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  for (const std::string& name : model.params().names()) {
-    std::vector<float>& v = model.params().at(name).value;
-    if (ends_with(name, ".running_var"))
-      fill(v, 0.5f, 2.0f);
-    else if (ends_with(name, ".running_mean"))
-      fill(v, -0.3f, 0.3f);
-    else if (ends_with(name, ".gamma"))
-      fill(v, 0.6f, 1.4f);
-    else if (ends_with(name, ".beta") || ends_with(name, ".bias"))
-      fill(v, -0.2f, 0.2f);
-  }
-}
-
-std::vector<float> random_input(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-struct OrtOutput {
-  Shape shape;
-  std::vector<float> data;
-};
+using emt::test::ort_unavailable;
+using emt::test::OrtOutput;
+using emt::test::random_input;
+using emt::test::source_dir;
 
 class OnnxExportTest : public emt::test::TempDirTest {
  protected:
@@ -123,38 +52,6 @@ class OnnxExportTest : public emt::test::TempDirTest {
     const std::string bytes = emt::read_file(path);
     EXPECT_TRUE(proto.ParseFromString(bytes)) << path;
     return proto;
-  }
-
-  // Runs tools/ort/run_model.js; every output of the model, by name.
-  std::map<std::string, OrtOutput> run_ort(const fs::path& model_path,
-                                           const std::vector<float>& input, const Shape& shape) {
-    const fs::path input_path = dir_ / "input.bin";
-    std::string bytes(reinterpret_cast<const char*>(input.data()), input.size() * sizeof(float));
-    emt::write_file_atomic(input_path, bytes);
-    const fs::path prefix = dir_ / "ort_";
-    const fs::path err = dir_ / "ort.err";
-    std::string cmd = "EMT_ORT_DIR=" + quote(ort_dir().string()) + " ORT_THREADS=2 node " +
-                      quote((source_dir() / "tools" / "ort" / "run_model.js").string()) + " " +
-                      quote(model_path.string()) + " " + quote(input_path.string());
-    for (int64_t d : shape) cmd += " " + std::to_string(d);
-    cmd += " " + quote(prefix.string()) + " 2>" + quote(err.string());
-    std::map<std::string, OrtOutput> outputs;
-    if (std::system(cmd.c_str()) != 0) {
-      ADD_FAILURE() << "ONNX Runtime failed: " << cmd << "\n" << emt::read_file(err);
-      return outputs;
-    }
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      const std::string file = entry.path().filename().string();
-      if (file.rfind("ort_", 0) != 0 || entry.path().extension() != ".bin") continue;
-      const std::string name = entry.path().stem().string().substr(4);
-      OrtOutput& out = outputs[name];
-      std::istringstream dims(emt::read_file(dir_ / ("ort_" + name + ".shape")));
-      for (int64_t d; dims >> d;) out.shape.push_back(d);
-      const std::string data = emt::read_file(entry.path());
-      out.data.resize(data.size() / sizeof(float));
-      std::memcpy(out.data.data(), data.data(), out.data.size() * sizeof(float));
-    }
-    return outputs;
   }
 
   // Exports `model`, checks the file, runs a random batch of 2 through the engine (eval) and
@@ -186,7 +83,7 @@ class OnnxExportTest : public emt::test::TempDirTest {
     std::copy(input.begin(), input.end(), in.data);
     ex.forward();
 
-    const auto ort = run_ort(path, input, in.shape);
+    const auto ort = emt::test::run_ort(dir_, path, input, in.shape);
     ASSERT_EQ(ort.size(), expected.size());
     for (const auto& [name, value] : expected) {
       SCOPED_TRACE("output " + name + " (engine value " + value + ")");
@@ -285,7 +182,7 @@ TEST_F(OnnxExportTest, EmtnetInterfaceAndMetadata) {
 TEST_F(OnnxExportTest, EmtnetMatchesOnnxRuntime) {
   const emt::GraphFile file = parse(source_dir() / "graphs" / "emtnet.toml");
   Model model(file, 11);
-  randomize_state(model, 5);
+  emt::test::randomize_params(model, 5);
   // The engine frees the logits once the sigmoids have read them: the reference run exposes
   // them as outputs, with the same parameters.
   emt::GraphFile with_logits = file;
@@ -308,13 +205,13 @@ TEST_F(OnnxExportTest, EmtnetMatchesOnnxRuntime) {
 
 TEST_F(OnnxExportTest, SingleClfMatchesOnnxRuntime) {
   Model model(parse(source_dir() / "graphs" / "single_clf.toml"), 12);
-  randomize_state(model, 6);
+  emt::test::randomize_params(model, 6);
   check_against_ort(model, {}, {{"cls", "cls_prob"}});
 }
 
 TEST_F(OnnxExportTest, SingleSgmMatchesOnnxRuntime) {
   Model model(parse(source_dir() / "graphs" / "single_sgm.toml"), 13);
-  randomize_state(model, 7);
+  emt::test::randomize_params(model, 7);
   check_against_ort(model, {}, {{"seg", "seg_prob"}});
 }
 
@@ -343,7 +240,7 @@ nodes = [
 ]
 )toml");
   Model model(emt::parse_graph_file(graph), 14);
-  randomize_state(model, 8);
+  emt::test::randomize_params(model, 8);
   for (float& w : model.params().at("c1.weight").value) w *= 8;  // drive relu6 into both clamps
   check_against_ort(model, {},
                     {{"prob", "prob"}, {"feat", "feat_drop"}, {"raw", "image"}, {"act", "r1"}});

@@ -11,13 +11,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "engine/dsl/parser.h"
@@ -29,6 +26,7 @@
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/onnx/ort_runner.h"
 
 namespace {
 
@@ -36,11 +34,9 @@ namespace fs = std::filesystem;
 using emt::Mode;
 using emt::Model;
 using emt::Shape;
-
-fs::path source_dir() {
-  const char* dir = std::getenv("EMT_SOURCE_DIR");
-  return dir ? fs::path(dir) : fs::current_path();
-}
+using emt::test::ort_unavailable;
+using emt::test::random_input;
+using emt::test::source_dir;
 
 // The read-only shared folder: EMT_SHARED_DIR, else ../shared beside the source tree.
 fs::path shared_dir() {
@@ -48,63 +44,10 @@ fs::path shared_dir() {
   return source_dir() / ".." / "shared";
 }
 
-fs::path ort_dir() {
-  if (const char* dir = std::getenv("EMT_ORT_DIR")) return dir;
-#ifdef EMT_ORT_DEFAULT_DIR
-  return EMT_ORT_DEFAULT_DIR;
-#else
-  return source_dir() / "build" / "ort";
-#endif
-}
-
-std::string ort_unavailable() {
-  if (std::system("node --version >/dev/null 2>&1") != 0)
-    return "node is not installed (Node.js runs ONNX Runtime for this test)";
-  const fs::path package = ort_dir() / "node_modules" / "onnxruntime-node" / "package.json";
-  if (!fs::exists(package))
-    return "onnxruntime-node is not installed (no " + package.string() +
-           "); tools/setup.sh installs it, or set EMT_ORT_DIR to a folder holding node_modules";
-  return "";
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Batch-norm statistics, gammas and biases away from 1/0, so that a swapped or dropped one shows.
+// Randomized as in the export test, then marked updated.
 void randomize_params(Model& model, uint32_t seed) {
-  std::mt19937 rng(seed);
-  const auto fill = [&](std::vector<float>& v, float lo, float hi) {
-    std::uniform_real_distribution<float> d(lo, hi);
-    for (float& x : v) x = d(rng);
-  };
-  for (const std::string& name : model.params().names()) {
-    std::vector<float>& v = model.params().at(name).value;
-    if (ends_with(name, ".running_var"))
-      fill(v, 0.5f, 2.0f);
-    else if (ends_with(name, ".running_mean"))
-      fill(v, -0.3f, 0.3f);
-    else if (ends_with(name, ".gamma"))
-      fill(v, 0.6f, 1.4f);
-    else if (ends_with(name, ".beta") || ends_with(name, ".bias"))
-      fill(v, -0.2f, 0.2f);
-  }
+  emt::test::randomize_params(model, seed);
   model.params().mark_updated();
-}
-
-std::vector<float> random_input(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) x = d(rng);
-  return v;
 }
 
 std::vector<std::string> op_list(const std::string& model_bytes) {
@@ -323,39 +266,6 @@ class OnnxImportTest : public emt::test::TempDirTest {
     return model;
   }
 
-  std::map<std::string, std::vector<float>> run_ort(const fs::path& model_path,
-                                                    const std::vector<float>& input,
-                                                    const Shape& shape) {
-    const fs::path input_path = dir_ / "input.bin";
-    emt::write_file_atomic(input_path, std::string(reinterpret_cast<const char*>(input.data()),
-                                                   input.size() * sizeof(float)));
-    const fs::path prefix = dir_ / "ort_";
-    const fs::path err = dir_ / "ort.err";
-    std::string cmd = "EMT_ORT_DIR=" + quote(ort_dir().string()) + " ORT_THREADS=2 node " +
-                      quote((source_dir() / "tools" / "ort" / "run_model.js").string()) + " " +
-                      quote(model_path.string()) + " " + quote(input_path.string());
-    for (int64_t d :
-         shape) {  // appended in two steps: GCC 12 misreads " " + to_string (-Wrestrict)
-      cmd += ' ';
-      cmd += std::to_string(d);
-    }
-    cmd += " " + quote(prefix.string()) + " 2>" + quote(err.string());
-    std::map<std::string, std::vector<float>> outputs;
-    if (std::system(cmd.c_str()) != 0) {
-      ADD_FAILURE() << "ONNX Runtime failed: " << cmd << "\n" << emt::read_file(err);
-      return outputs;
-    }
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      const std::string file = entry.path().filename().string();
-      if (file.rfind("ort_", 0) != 0 || entry.path().extension() != ".bin") continue;
-      const std::string data = emt::read_file(entry.path());
-      std::vector<float>& out = outputs[entry.path().stem().string().substr(4)];
-      out.resize(data.size() / sizeof(float));
-      std::memcpy(out.data(), data.data(), out.size() * sizeof(float));
-    }
-    return outputs;
-  }
-
   // The import must throw E with every piece of `expected` in its message, and write nothing.
   template <typename E>
   void expect_refused(const std::string& model_bytes, const std::vector<std::string>& expected) {
@@ -497,11 +407,11 @@ TEST_F(OnnxImportTest, ReferenceModelMatchesOnnxRuntime) {
   model.params().load_tensors(emt::read_safetensors(weights), weights.string());
   const std::vector<float> input = random_input(3 * 224 * 224, 2024);
   const auto got = run_engine(model, 1, input);
-  const auto ort = run_ort(model_path, input, {1, 3, 224, 224});
+  const auto ort = emt::test::run_ort(dir_, model_path, input, {1, 3, 224, 224});
   for (const char* out : {"cls_logit", "seg_logit"}) {
     ASSERT_TRUE(ort.count(out)) << out;
-    const double diff = max_abs_diff(got.at(out), ort.at(out));
-    const double scale = max_abs(ort.at(out));
+    const double diff = max_abs_diff(got.at(out), ort.at(out).data);
+    const double scale = max_abs(ort.at(out).data);
     // Relative to the largest magnitude, as in the export test: ORT folds batch norms and
     // reorders the sums.
     EXPECT_LE(diff, 1e-4 * std::max(1.0, scale)) << out << ", largest |value| " << scale;

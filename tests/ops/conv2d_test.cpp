@@ -237,9 +237,11 @@ TEST(Conv2d, InferShapesParamsAndMacs) {
   EXPECT_EQ(dw_inf.params[0].fan_in, 9);
 }
 
-TEST(Conv2d, ForwardMatchesNaiveOnAwkwardShapes) {
-  std::mt19937 rng(11);
-  for (const ConvCase& c : awkward_cases()) {
+// The forward of every case against the naive convolution, inputs and params drawn in turn
+// from one generator seeded with `seed`.
+void expect_forward_matches_naive(const std::vector<ConvCase>& cases, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (const ConvCase& c : cases) {
     OpHarness h("conv2d", c.attrs(), {c.in});
     h.randomize(rng);
     h.forward();
@@ -250,10 +252,11 @@ TEST(Conv2d, ForwardMatchesNaiveOnAwkwardShapes) {
   }
 }
 
-TEST(Conv2d, BackwardMatchesNaiveOnAwkwardShapes) {
-  std::mt19937 rng(12);
+// The backward of every case, with random output gradients, against the naive convolution.
+void expect_backward_matches_naive(const std::vector<ConvCase>& cases, uint32_t seed) {
+  std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (const ConvCase& c : awkward_cases()) {
+  for (const ConvCase& c : cases) {
     OpHarness h("conv2d", c.attrs(), {c.in});
     h.randomize(rng);
     for (float& v : h.grad_outputs[0]) v = dist(rng);
@@ -266,6 +269,14 @@ TEST(Conv2d, BackwardMatchesNaiveOnAwkwardShapes) {
     expect_close(h.grad_params[0], ref.grad_w, "grad weight", c.describe());
     if (c.bias) expect_close(h.grad_params[1], ref.grad_b, "grad bias", c.describe());
   }
+}
+
+TEST(Conv2d, ForwardMatchesNaiveOnAwkwardShapes) {
+  expect_forward_matches_naive(awkward_cases(), 11);
+}
+
+TEST(Conv2d, BackwardMatchesNaiveOnAwkwardShapes) {
+  expect_backward_matches_naive(awkward_cases(), 12);
 }
 
 TEST(Conv2d, BackwardMatchesFiniteDifferences) {
@@ -456,36 +467,9 @@ TEST(Conv2d, SameTfResolvedPadding) {
             (std::vector<int64_t>{2, 2, 2, 2}));
 }
 
-TEST(Conv2d, SameTfForwardMatchesNaive) {
-  std::mt19937 rng(21);
-  for (const ConvCase& c : same_tf_cases()) {
-    OpHarness h("conv2d", c.attrs(), {c.in});
-    h.randomize(rng);
-    h.forward();
-    const std::vector<float> no_bias;
-    const NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
-                                       h.grad_outputs[0]);
-    expect_close(h.outputs[0], ref.y, "output", c.describe());
-  }
-}
+TEST(Conv2d, SameTfForwardMatchesNaive) { expect_forward_matches_naive(same_tf_cases(), 21); }
 
-TEST(Conv2d, SameTfBackwardMatchesNaive) {
-  std::mt19937 rng(22);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (const ConvCase& c : same_tf_cases()) {
-    OpHarness h("conv2d", c.attrs(), {c.in});
-    h.randomize(rng);
-    for (float& v : h.grad_outputs[0]) v = dist(rng);
-    h.forward();
-    h.backward();
-    const std::vector<float> no_bias;
-    const NaiveConv ref = naive_conv2d(c, h.inputs[0], h.params[0], c.bias ? h.params[1] : no_bias,
-                                       h.grad_outputs[0]);
-    expect_close(h.grad_inputs[0], ref.grad_x, "grad input", c.describe());
-    expect_close(h.grad_params[0], ref.grad_w, "grad weight", c.describe());
-    if (c.bias) expect_close(h.grad_params[1], ref.grad_b, "grad bias", c.describe());
-  }
-}
+TEST(Conv2d, SameTfBackwardMatchesNaive) { expect_backward_matches_naive(same_tf_cases(), 22); }
 
 TEST(Conv2d, SameTfBackwardMatchesFiniteDifferences) {
   std::mt19937 rng(23);
