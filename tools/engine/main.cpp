@@ -16,6 +16,7 @@
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
 #include "engine/experiments/experiments.h"
+#include "engine/import/onnx_backbone.h"
 #include "engine/import/tflite.h"
 #include "engine/io/atomic_file.h"
 #include "engine/onnx/export.h"
@@ -38,6 +39,10 @@ commands:
   export-onnx GRAPH --weights W -o model.onnx
                 write an ONNX model (opset 13, dynamic batch, inference semantics) that passes
                 the ONNX checker; inputs and outputs named as in the graph
+  import-onnx-backbone MODEL.onnx GRAPH -o W.safetensors
+                initialise GRAPH's parameters from an ONNX model's convolutions (Conv, batch
+                norm copied or, when folded into the bias, made identity + bias), in order onto
+                the graph's conv2d/dense nodes, stopping at the first that does not fit
   import-tflite MODEL.tflite GRAPH -o W.safetensors
                 initialise GRAPH's parameters from a TensorFlow Lite model (e.g. the MobileNetV1
                 files in ../shared/models): its convolutions, dequantised, batch norm folded in,
@@ -232,12 +237,14 @@ Args parse_args(int argc, char** argv) {
     }
   }
   const std::string command_list =
-      "check, plan, run, eval, bench, export-onnx, import-onnx, import-tflite or experiment";
+      "check, plan, run, eval, bench, export-onnx, import-onnx, import-onnx-backbone, "
+      "import-tflite "
+      "or experiment";
   if (positional.empty()) usage_error("missing command (" + command_list + ")");
   a.command = positional[0];
-  const std::vector<std::string> commands = {"check",       "plan",          "run",
-                                             "eval",        "bench",         "export-onnx",
-                                             "import-onnx", "import-tflite", "experiment"};
+  const std::vector<std::string> commands = {
+      "check",       "plan",        "run",           "eval",       "bench",
+      "export-onnx", "import-onnx", "import-tflite", "experiment", "import-onnx-backbone"};
   if (std::find(commands.begin(), commands.end(), a.command) == commands.end())
     usage_error("unknown command '" + a.command + "' (" + command_list + ")");
   if (a.command == "experiment") {
@@ -255,10 +262,12 @@ Args parse_args(int argc, char** argv) {
     if (a.out.empty()) usage_error("experiment needs --out DIR (re-running it resumes the job)");
     return a;
   }
-  if (a.command == "import-tflite") {
+  if (a.command == "import-tflite" || a.command == "import-onnx-backbone") {
     if (positional.size() != 3 || a.out.empty())
-      usage_error("import-tflite takes MODEL.tflite GRAPH.toml -o W.safetensors");
-    a.tflite = positional[1];
+      usage_error(a.command + " takes " +
+                  (a.command == "import-tflite" ? "MODEL.tflite" : "MODEL.onnx") +
+                  " GRAPH.toml -o W.safetensors");
+    a.tflite = positional[1];  // the source model, TFLite or ONNX
     a.graph = positional[2];
     return a;
   }
@@ -336,7 +345,9 @@ int run_import_tflite_command(const Args& args) {
   const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
   // What the file lacks gets the initialisation `engine run` would give it.
   const emt::Model model(file, static_cast<uint64_t>(file.config.get_int("train.seed")));
-  const emt::ImportReport report = emt::import_tflite_backbone(args.tflite, model, args.out);
+  const emt::ImportReport report = args.command == "import-onnx-backbone"
+                                       ? emt::import_onnx_backbone(args.tflite, model, args.out)
+                                       : emt::import_tflite_backbone(args.tflite, model, args.out);
   std::cout << report.summary();
   std::cerr << "wrote " << args.out << "\n";
   return 0;
@@ -387,7 +398,8 @@ int main(int argc, char** argv) {
     if (args.command == "bench") return run_bench_command(args);
     if (args.command == "experiment") return run_experiment_command(args);
     if (args.command == "eval") return run_eval_command(args);
-    if (args.command == "import-tflite") return run_import_tflite_command(args);
+    if (args.command == "import-tflite" || args.command == "import-onnx-backbone")
+      return run_import_tflite_command(args);
     if (args.command == "import-onnx") {
       // args.graph is the ONNX model; both files are written only when the whole import succeeds.
       const emt::OnnxImport imported = emt::import_onnx(args.graph, args.out, args.weights_out);
