@@ -70,11 +70,14 @@ commands:
                 --wc; grid.csv, grid.png heat maps of SEN and SPE)
   bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
                 at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
-                (run from the project root: uses tools/bench and ../shared/reference)
+                (run from the project root: ORT runs this engine's ONNX export via
+                tools/bench/ort_bench.js; PyTorch needs Debian's python3-torch and
+                libopenblas0-openmp; a missing baseline is reported and skipped)
 
 options:
   --set KEY=VALUE  override a setting of the graph file, e.g. --set train.epochs=3
-                   (repeatable; keys: data.*, train.*, eval.*, output.*, objective.*)
+                   (repeatable; keys: data.*, train.*, augment.*, eval.*, output.*,
+                   objective.*)
   --data PATH      the dataset: a BUSI-layout folder or a CSV manifest (image,label,mask[,group]);
                    same as --set data.source=PATH (default: the generated phantom)
   --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
