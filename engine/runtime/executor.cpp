@@ -23,7 +23,10 @@ Executor::Executor(Program program, ParamStore& params, Mode mode)
     throw std::logic_error("a fused program runs in eval mode only: compile it unfused to train");
   plan_ = plan_memory(program_, mode == Mode::kTrain ? Lifetime::kTraining : Lifetime::kInference);
   arena_.assign(static_cast<size_t>(plan_.arena_floats), 0.0f);
-  if (mode == Mode::kTrain) grad_arena_.assign(arena_.size(), 0.0f);
+  if (mode == Mode::kTrain) {
+    grad_arena_.assign(arena_.size(), 0.0f);
+    params_.ensure_grads();
+  }
   auto store_data = [&](int p) { return params_.at(program_.params[p].name).value.data(); };
   for (const Step& step : program_.steps) {
     std::vector<Tensor> values, grads;

@@ -30,7 +30,6 @@ void initialize(ParamEntry& e, uint64_t seed, const std::string& name) {
       break;
     }
   }
-  e.grad.assign(e.spec.trainable ? n : 0, 0.0f);
 }
 
 }  // namespace
@@ -66,6 +65,11 @@ DerivedParams& ParamStore::derived(const std::string& key, size_t weight_size, s
     throw std::logic_error("derived params '" + key + "' requested with different sizes");
   }
   return d;
+}
+
+void ParamStore::ensure_grads() {
+  for (auto& [name, e] : entries_)
+    if (e.spec.trainable && e.grad.empty()) e.grad.assign(e.value.size(), 0.0f);
 }
 
 void ParamStore::zero_grads() {

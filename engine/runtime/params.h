@@ -15,7 +15,7 @@ namespace emt {
 struct ParamEntry {
   ParamSpec spec;
   std::vector<float> value;
-  std::vector<float> grad;  // empty for non-trainable state
+  std::vector<float> grad;  // empty for non-trainable state and until ensure_grads()
 };
 
 // Tensors computed from stored values (a batch norm folded into a convolution's weight and
@@ -35,6 +35,9 @@ class ParamStore {
   ParamEntry& at(const std::string& name);
   const ParamEntry& at(const std::string& name) const;
   const std::vector<std::string>& names() const { return order_; }
+  // Gradient buffers exist only once something trains (a train-mode executor asks for them):
+  // an inference-only model does not carry a second copy of its weights.
+  void ensure_grads();
   void zero_grads();
 
   // Weights plus batch-norm running statistics, in declaration order.
