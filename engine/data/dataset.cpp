@@ -80,8 +80,12 @@ Dataset load_files(const Config& config, int channels) {
                      "data.source = \"" + source.string() + "\": " + e.what());
   }
   if (raw.empty()) {
+    // Nothing reaches the run log in this case, so the skipped files are named here.
+    std::string why;
+    for (const ReadIssue& issue : report.issues)
+      why += "\n  skipped " + issue.path + ": " + issue.reason;
     throw GraphError(config.where("data.source"),
-                     "data.source = \"" + source.string() + "\": no usable images");
+                     "data.source = \"" + source.string() + "\": no usable images" + why);
   }
 
   std::vector<cv::Mat> images;

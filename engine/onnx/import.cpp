@@ -851,6 +851,28 @@ class Importer {
     return kh;
   }
 
+  // Input 2 of Conv/ConvTranspose: the optional per-output-channel bias.
+  std::optional<std::vector<float>> optional_bias(int64_t cout) {
+    if (!has_input(2)) return std::nullopt;
+    const onnx::TensorProto& b = constant(2, "bias");
+    if (dims_of(b) != Shape{cout})
+      fail_format("the bias " + dims_str(dims_of(b)) + " does not match " + std::to_string(cout) +
+                  " output channels");
+    return floats(b, "bias '" + printable(input(2)) + "'");
+  }
+
+  // The node, its weight (input 1) and optional bias, and its output value.
+  void emit_conv(const std::string& op, const std::string& kind, const Value& x,
+                 const std::vector<std::pair<std::string, std::string>>& attrs,
+                 const onnx::TensorProto& w, std::optional<std::vector<float>>& bias,
+                 const Shape& out_shape) {
+    const std::string name = engine_name(index_, kind);
+    emit(op, name, {x.engine}, attrs, {index_});
+    add_weight(name, "weight", dims_of(w), floats(w, "weight '" + printable(input(1)) + "'"));
+    if (bias) add_weight(name, "bias", {out_shape[1]}, std::move(*bias));
+    define(0, {name, out_shape});
+  }
+
   void import_conv() {
     const Value& x = spatial_input("convolution");
     ConvAttrs c = conv_attrs();
@@ -864,14 +886,7 @@ class Importer {
     if (group < 1 || cin % group != 0 || wd[1] * group != cin || cout % group != 0)
       fail_format("the weight " + dims_str(wd) + " with group " + std::to_string(group) +
                   " does not fit the input " + dims_str(x.shape));
-    std::optional<std::vector<float>> bias;
-    if (has_input(2)) {
-      const onnx::TensorProto& b = constant(2, "bias");
-      if (dims_of(b) != Shape{cout})
-        fail_format("the bias " + dims_str(dims_of(b)) + " does not match " + std::to_string(cout) +
-                    " output channels");
-      bias = floats(b, "bias '" + printable(input(2)) + "'");
-    }
+    std::optional<std::vector<float>> bias = optional_bias(cout);
     const int64_t ho = (x.shape[2] + 2 * c.pad - c.kernel) / c.stride + 1;
     const int64_t wo = (x.shape[3] + 2 * c.pad - c.kernel) / c.stride + 1;
     if (x.shape[2] + 2 * c.pad < c.kernel || x.shape[3] + 2 * c.pad < c.kernel)
@@ -890,11 +905,7 @@ class Importer {
     else if (group != 1)
       attrs.emplace_back("groups", std::to_string(group));
     if (!bias) attrs.emplace_back("bias", "false");
-    const std::string name = engine_name(index_, "conv");
-    emit("conv2d", name, {x.engine}, attrs, {index_});
-    add_weight(name, "weight", wd, floats(w, "weight '" + printable(input(1)) + "'"));
-    if (bias) add_weight(name, "bias", {cout}, std::move(*bias));
-    define(0, {name, {x.shape[0], cout, ho, wo}});
+    emit_conv("conv2d", "conv", x, attrs, w, bias, {x.shape[0], cout, ho, wo});
   }
 
   void import_conv_transpose() {
@@ -925,14 +936,7 @@ class Importer {
     if (wd[0] != cin)
       fail_format("the weight " + dims_str(wd) + " does not fit the input " + dims_str(x.shape) +
                   " (ConvTranspose weights are [C_in, C_out, kH, kW])");
-    std::optional<std::vector<float>> bias;
-    if (has_input(2)) {
-      const onnx::TensorProto& b = constant(2, "bias");
-      if (dims_of(b) != Shape{cout})
-        fail_format("the bias " + dims_str(dims_of(b)) + " does not match " + std::to_string(cout) +
-                    " output channels");
-      bias = floats(b, "bias '" + printable(input(2)) + "'");
-    }
+    std::optional<std::vector<float>> bias = optional_bias(cout);
     const int64_t ho = (x.shape[2] - 1) * c.stride - 2 * c.pad + c.kernel + output_pad;
     const int64_t wo = (x.shape[3] - 1) * c.stride - 2 * c.pad + c.kernel + output_pad;
     if (ho < 1 || wo < 1)
@@ -945,11 +949,7 @@ class Importer {
     attrs.emplace_back("pad", std::to_string(c.pad));
     if (output_pad != 0) attrs.emplace_back("output_pad", std::to_string(output_pad));
     if (!bias) attrs.emplace_back("bias", "false");
-    const std::string name = engine_name(index_, "deconv");
-    emit("conv_transpose2d", name, {x.engine}, attrs, {index_});
-    add_weight(name, "weight", wd, floats(w, "weight '" + printable(input(1)) + "'"));
-    if (bias) add_weight(name, "bias", {cout}, std::move(*bias));
-    define(0, {name, {x.shape[0], cout, ho, wo}});
+    emit_conv("conv_transpose2d", "deconv", x, attrs, w, bias, {x.shape[0], cout, ho, wo});
   }
 
   void import_batch_norm() {
