@@ -65,6 +65,15 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"train.init_weights", s(""),
        "safetensors file (e.g. from `engine import-tflite`) whose tensors replace the "
        "initialisation before training, only those it holds; empty: none"},
+      {"train.patience", i(0),
+       "early stopping: stop after this many epochs without a better validation score (0: run "
+       "every epoch)"},
+      {"train.prefetch_batches", i(2),
+       "batches decoded and augmented ahead of the one training, in parallel with it"},
+      {"train.bn_calibration_images", i(64),
+       "with train.init_weights: training images whose activations set the imported batch "
+       "norms' statistics and affine terms, so that they start as the identity the file's "
+       "folded weights assume (0: keep the file's values)"},
       {"eval.threshold", f(0.5), "malignant iff probability >= threshold"},
       {"eval.batch", i(32), "images per evaluation forward pass"},
       {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},
