@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -152,6 +153,54 @@ BootstrapResult bootstrap_metrics(std::span<const ImageResult> images,
     interval.hi = percentile(values, 1.0 - tail);
   }
   return result;
+}
+
+namespace {
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+// The reported metrics in report order, with whether each belongs to the mask head.
+struct NamedInterval {
+  const char* name;
+  const MetricInterval* interval;
+  bool seg;
+};
+
+std::vector<NamedInterval> reported(const BootstrapResult& ci, bool has_cls, bool has_seg) {
+  const NamedInterval all[] = {{"acc", &ci.acc, false}, {"sen", &ci.sen, false},
+                               {"spe", &ci.spe, false}, {"auc", &ci.auc, false},
+                               {"dsc", &ci.dsc, true},  {"iou", &ci.iou, true}};
+  std::vector<NamedInterval> kept;
+  for (const NamedInterval& m : all)
+    if (m.seg ? has_seg : has_cls) kept.push_back(m);
+  return kept;
+}
+
+}  // namespace
+
+void add_intervals(nlohmann::json& metrics, const BootstrapResult& ci, bool has_cls, bool has_seg) {
+  nlohmann::json intervals = nlohmann::json::object(), undefined = nlohmann::json::object();
+  for (const NamedInterval& m : reported(ci, has_cls, has_seg)) {
+    intervals[m.name] = {number(m.interval->lo), number(m.interval->hi)};
+    undefined[m.name] = m.interval->undefined;
+  }
+  metrics["ci95"] = intervals;
+  metrics["bootstrap"] = {{"method", "percentile"},
+                          {"resamples", ci.resamples},
+                          {"confidence", ci.confidence},
+                          {"seed", ci.seed},
+                          {"undefined_resamples", undefined}};
+}
+
+std::string intervals_text(const BootstrapResult& ci, bool has_cls, bool has_seg) {
+  std::string text;
+  for (const NamedInterval& m : reported(ci, has_cls, has_seg)) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " %s %.3f [%.3f, %.3f]", m.name, m.interval->value,
+                  m.interval->lo, m.interval->hi);
+    text += buf;
+  }
+  return text;
 }
 
 }  // namespace emt

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <span>
+#include <string>
 
 #include "engine/eval/evaluate.h"
 
@@ -44,6 +46,15 @@ struct BootstrapResult {
 // scored for some images but not others.
 BootstrapResult bootstrap_metrics(std::span<const ImageResult> images,
                                   const BootstrapOptions& options = {});
+
+// Adds the intervals of the metrics a report has (classifier: acc, sen, spe, auc; mask: dsc,
+// iou) to a metrics.json object: "ci95" maps each to [lo, hi] (null where undefined) and
+// "bootstrap" records the method, resamples, confidence, seed and undefined resamples per metric.
+// `engine eval` and `engine run` write the same fields.
+void add_intervals(nlohmann::json& metrics, const BootstrapResult& ci, bool has_cls, bool has_seg);
+
+// " acc 0.866 [0.800, 0.930] sen ..." over the same metrics, for a summary line.
+std::string intervals_text(const BootstrapResult& ci, bool has_cls, bool has_seg);
 
 // The percentile (linear interpolation between order statistics, as numpy's default) of
 // ascending `sorted` at q in [0, 1]; NaN for an empty span.

@@ -60,25 +60,6 @@ nlohmann::json classification_json(const ClassificationMetrics& m, size_t n) {
           {"confusion", {{"tp", m.tp}, {"tn", m.tn}, {"fp", m.fp}, {"fn", m.fn}}}};
 }
 
-void add_intervals(nlohmann::json& metrics, const BootstrapResult& ci, bool has_cls, bool has_seg) {
-  const std::pair<const char*, const MetricInterval*> all[] = {{"acc", &ci.acc}, {"sen", &ci.sen},
-                                                               {"spe", &ci.spe}, {"auc", &ci.auc},
-                                                               {"dsc", &ci.dsc}, {"iou", &ci.iou}};
-  nlohmann::json intervals = nlohmann::json::object(), undefined = nlohmann::json::object();
-  for (const auto& [name, interval] : all) {
-    const bool seg = name == std::string("dsc") || name == std::string("iou");
-    if (seg ? !has_seg : !has_cls) continue;
-    intervals[name] = {number(interval->lo), number(interval->hi)};
-    undefined[name] = interval->undefined;
-  }
-  metrics["ci95"] = intervals;
-  metrics["bootstrap"] = {{"method", "percentile"},
-                          {"resamples", ci.resamples},
-                          {"confidence", ci.confidence},
-                          {"seed", ci.seed},
-                          {"undefined_resamples", undefined}};
-}
-
 // per_image.csv as report_csv writes it, with the split each image belongs to appended.
 std::string per_image_csv(const EvalReport& report, const std::vector<std::string>& splits) {
   std::istringstream in(report_csv(report));
@@ -311,21 +292,8 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
   write_file_atomic(result.dir / kMetricsFile, metrics.dump(2) + "\n");
 
   std::string summary = result.split + " (" + std::to_string(report.images.size()) + " images";
-  if (report.has_cls) {
-    summary += ", threshold " + fmt("%.4g", result.threshold) + "):";
-    for (const auto& [name, interval] :
-         {std::pair{"acc", &result.ci.acc}, std::pair{"sen", &result.ci.sen},
-          std::pair{"spe", &result.ci.spe}, std::pair{"auc", &result.ci.auc}})
-      summary += std::string(" ") + name + " " + fmt("%.3f", interval->value) + " [" +
-                 fmt("%.3f", interval->lo) + ", " + fmt("%.3f", interval->hi) + "]";
-  } else {
-    summary += "):";
-  }
-  if (report.has_seg)
-    for (const auto& [name, interval] :
-         {std::pair{"dsc", &result.ci.dsc}, std::pair{"iou", &result.ci.iou}})
-      summary += std::string(" ") + name + " " + fmt("%.3f", interval->value) + " [" +
-                 fmt("%.3f", interval->lo) + ", " + fmt("%.3f", interval->hi) + "]";
+  if (report.has_cls) summary += ", threshold " + fmt("%.4g", result.threshold);
+  summary += "):" + intervals_text(result.ci, report.has_cls, report.has_seg);
   if (result.operating_point)
     log(options.console, "threshold " + fmt("%.4g", result.threshold) + " chosen on val (" +
                              std::to_string(val->images.size()) + " images) for sensitivity >= " +
