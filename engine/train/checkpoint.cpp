@@ -22,6 +22,13 @@ const std::string& meta(const SafetensorsFile& file, const std::string& key,
   return it->second;
 }
 
+// Keys added after the first checkpoints were written: absent means fallback.
+std::string optional_meta(const SafetensorsFile& file, const std::string& key,
+                          const std::string& fallback) {
+  auto it = file.metadata.find(key);
+  return it == file.metadata.end() ? fallback : it->second;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
@@ -32,13 +39,17 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointOwner& o
   for (const auto& [name, buffer] : optimizer.state())
     file.tensors.push_back(
         {kOptimizerPrefix + name, {static_cast<int64_t>(buffer.size())}, buffer});
-  file.metadata = {{"graph", owner.graph},
-                   {"optimizer", owner.optimizer_kind},
-                   {"images_per_s", to_text(state.images_per_s)},
-                   {"optimizer_steps", std::to_string(optimizer.step_count())},
-                   {"epochs_done", std::to_string(state.epochs_done)},
-                   {"best_score", to_text(state.best_score)},
-                   {"best_epoch", std::to_string(state.best_epoch)}};
+  file.metadata = {
+      {"graph", owner.graph},
+      {"optimizer", owner.optimizer_kind},
+      {"images_per_s", to_text(state.images_per_s)},
+      {"compute_images_per_s", to_text(state.compute_images_per_s)},
+      {"data_wait_fraction", to_text(state.data_wait_fraction)},
+      {"optimizer_steps", std::to_string(optimizer.step_count())},
+      {"epochs_done", std::to_string(state.epochs_done)},
+      {"best_score", to_text(state.best_score)},
+      {"best_epoch", std::to_string(state.best_epoch)},
+      {"epochs_without_improvement", std::to_string(state.epochs_without_improvement)}};
   write_safetensors(path, file);
 }
 
@@ -63,6 +74,12 @@ TrainingState load_checkpoint(const std::filesystem::path& path, const Checkpoin
   state.best_score = std::stod(meta(file, "best_score", where));
   state.best_epoch = std::stoll(meta(file, "best_epoch", where));
   state.images_per_s = std::stod(meta(file, "images_per_s", where));
+  // An older checkpoint lacks the count; every epoch after the best one did not improve.
+  state.epochs_without_improvement =
+      std::stoll(optional_meta(file, "epochs_without_improvement",
+                               std::to_string(state.epochs_done - 1 - state.best_epoch)));
+  state.compute_images_per_s = std::stod(optional_meta(file, "compute_images_per_s", "0"));
+  state.data_wait_fraction = std::stod(optional_meta(file, "data_wait_fraction", "0"));
   return state;
 }
 

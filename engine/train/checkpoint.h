@@ -13,7 +13,12 @@ struct TrainingState {
   int64_t epochs_done = 0;
   double best_score = -1;
   int64_t best_epoch = -1;
-  double images_per_s = 0;  // training throughput of the last epoch run
+  // The last epoch run: training throughput, the same counting only forward, backward and
+  // optimizer time, and the share of the epoch spent waiting for batches.
+  double images_per_s = 0;
+  double compute_images_per_s = 0;
+  double data_wait_fraction = 0;
+  int64_t epochs_without_improvement = 0;  // in a row, up to the last one done (train.patience)
 };
 
 struct CheckpointOwner {

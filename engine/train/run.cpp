@@ -7,6 +7,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "engine/eval/bootstrap.h"
 #include "engine/import/init_weights.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime/threading.h"
@@ -130,9 +131,9 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
 
   if (!options.resume)
     write_file_atomic(summary.dir / kHistoryFile,
-                      "epoch,train_loss,images_per_s,val_loss,val_score\n");
+                      "epoch,train_loss,images_per_s,val_loss,val_score,data_wait\n");
   const int64_t report_every = std::max<int64_t>(1, trainer.steps_per_epoch() / 4);
-  while (trainer.state().epochs_done < trainer.epochs()) {
+  while (trainer.state().epochs_done < trainer.epochs() && !trainer.stopped_early()) {
     const EpochStats stats = trainer.run_epoch([&](const StepProgress& p) {
       if ((p.step + 1) % report_every != 0 && p.step + 1 != p.steps_per_epoch) return;
       std::string terms;
@@ -148,6 +149,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
     });
     const int64_t epoch = trainer.state().epochs_done;
     log.line("epoch " + std::to_string(epoch) + " val: " + metrics_line(stats.val) +
+             fmt("; data wait %.1f%%", 100 * stats.wait_fraction) +
              (stats.improved ? "  (best so far, saved)" : ""));
     if (stats.improved) write_safetensors(summary.dir / kWeightsFile, weights_file(model, config));
     save_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),
@@ -155,30 +157,58 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
     const std::string history = read_file(summary.dir / kHistoryFile) +
                                 fmt("%.0f,%.6f,%.2f,%.6f", static_cast<double>(epoch),
                                     stats.train_loss, stats.images_per_s, stats.val.loss) +
-                                fmt(",%.6f\n", stats.val_score);
+                                fmt(",%.6f,%.6f\n", stats.val_score, stats.wait_fraction);
     write_file_atomic(summary.dir / kHistoryFile, history);
   }
+
+  const TrainingState& state = trainer.state();
+  summary.stopped_early = trainer.stopped_early();
+  if (summary.stopped_early)
+    log.line("early stop after epoch " + std::to_string(state.epochs_done) +
+             ": no better validation score for " +
+             std::to_string(state.epochs_without_improvement) + " epochs (train.patience " +
+             std::to_string(trainer.patience()) + ", best epoch " +
+             std::to_string(state.best_epoch + 1) + ")");
+  // Loading keeps up when the first figure is close to the second: the second leaves out the
+  // time the steps waited for batches (and copied them into the model's inputs).
+  if (state.images_per_s > 0 && state.compute_images_per_s > 0)
+    log.line(fmt("throughput %.1f img/s with loading = %.0f%% of %.1f img/s compute-only",
+                 state.images_per_s, 100 * state.images_per_s / state.compute_images_per_s,
+                 state.compute_images_per_s) +
+             " (epoch " + std::to_string(state.epochs_done) +
+             fmt(", data wait %.1f%%)", 100 * state.data_wait_fraction));
 
   // The test split is scored once, with the weights that did best on validation.
   model.params().load_tensors(read_safetensors(summary.dir / kWeightsFile),
                               (summary.dir / kWeightsFile).string());
-  summary.best_epoch = trainer.state().best_epoch + 1;
-  summary.train_images_per_s = trainer.state().images_per_s;
+  summary.best_epoch = state.best_epoch + 1;
+  summary.train_images_per_s = state.images_per_s;
+  summary.data_wait_fraction = state.data_wait_fraction;
   summary.test = evaluate(model, data.samples, data.split.test, config.get_int("eval.batch"),
                           config.get_float("eval.threshold"));
+  BootstrapOptions boot;  // the defaults `engine eval` uses: 2000 resamples, seed 42
+  boot.threshold = config.get_float("eval.threshold");
+  summary.test_ci = bootstrap_metrics(summary.test.images, boot);
   nlohmann::json metrics = report_json(summary.test);
+  add_intervals(metrics, summary.test_ci, summary.test.has_cls, summary.test.has_seg);
   metrics["graph"] = file.graph.name;
   metrics["split"] = "test";
   metrics["data"] = data.description;
   metrics["best_epoch"] = summary.best_epoch;
   metrics["train_images_per_s"] = summary.train_images_per_s;
+  metrics["compute_images_per_s"] = state.compute_images_per_s;
+  metrics["data_wait_fraction"] = summary.data_wait_fraction;
+  metrics["epochs_trained"] = state.epochs_done;
+  metrics["stopped_early"] = summary.stopped_early;
   metrics["val"] =
       report_json(evaluate(model, data.samples, data.split.val, config.get_int("eval.batch"),
                            config.get_float("eval.threshold")));
   write_file_atomic(summary.dir / kMetricsFile, metrics.dump(2) + "\n");
   write_file_atomic(summary.dir / kPerImageFile, report_csv(summary.test));
-  log.line("test (best epoch " + std::to_string(summary.best_epoch) +
-           "): " + metrics_line(summary.test));
+  log.line("test (best epoch " + std::to_string(summary.best_epoch) + ", " +
+           std::to_string(summary.test.images.size()) +
+           " images, 95% bootstrap CI): " + fmt("loss %.4f", summary.test.loss) +
+           intervals_text(summary.test_ci, summary.test.has_cls, summary.test.has_seg));
   log.line("run directory: " + summary.dir.string());
   return summary;
 }

@@ -6,6 +6,7 @@
 #include <iosfwd>
 
 #include "engine/dsl/parser.h"
+#include "engine/eval/bootstrap.h"
 #include "engine/eval/evaluate.h"
 
 namespace emt {
@@ -20,8 +21,11 @@ struct RunOptions {
 struct RunSummary {
   std::filesystem::path dir;
   EvalReport test;
+  BootstrapResult test_ci;  // 95% intervals, as `engine eval` computes them
   int64_t best_epoch = -1;
+  bool stopped_early = false;  // train.patience ended training before train.epochs
   double train_images_per_s = 0;
+  double data_wait_fraction = 0;  // of the last epoch trained
 };
 
 RunSummary run_pipeline(const GraphFile& file, const RunOptions& options);

@@ -1,13 +1,12 @@
 #include "engine/train/trainer.h"
 
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
 
 #include "engine/data/batch.h"
+#include "engine/data/loader.h"
 
 namespace emt {
 
@@ -17,6 +16,8 @@ Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
       data_(data),
       epochs_(config.get_int("train.epochs")),
       batch_(config.get_int("train.batch")),
+      patience_(config.get_int("train.patience")),
+      prefetch_batches_(config.get_int("train.prefetch_batches")),
       seed_(static_cast<uint64_t>(config.get_int("train.seed"))),
       augment_(augment_config(config)),
       norm_{static_cast<float>(config.get_float("data.norm_mean")),
@@ -31,6 +32,14 @@ Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
   schedule_.warmup_steps = config.get_int("train.warmup_steps");
   if (batch_ < 2)
     throw GraphError(config.where("train.batch"), "train.batch must be at least 2 (batch norm)");
+  if (patience_ < 0)
+    throw GraphError(config.where("train.patience"),
+                     "train.patience = " + std::to_string(patience_) +
+                         " is negative (0 turns early stopping off)");
+  if (prefetch_batches_ < 0)
+    throw GraphError(config.where("train.prefetch_batches"),
+                     "train.prefetch_batches = " + std::to_string(prefetch_batches_) +
+                         " is negative (0 prepares each batch when it is needed)");
   if (static_cast<int64_t>(data.split.train.size()) < batch_)
     throw GraphError(config.where("train.batch"),
                      "train.batch = " + std::to_string(batch_) + " exceeds the " +
@@ -59,6 +68,11 @@ std::vector<ParamSlot> Trainer::trainable_slots() {
   return slots;
 }
 
+bool Trainer::stopped_early() const {
+  return patience_ > 0 && state_.epochs_without_improvement >= patience_ &&
+         state_.epochs_done < epochs_;
+}
+
 double Trainer::score(const EvalReport& report) {
   double s = 0;
   if (report.has_cls) s += report.cls.acc + (std::isfinite(report.cls.auc) ? report.cls.auc : 0);
@@ -80,22 +94,19 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
   Executor& exec = model_.executor(batch_, Mode::kTrain);
   std::vector<ParamSlot> slots = trainable_slots();
   EpochStats stats;
-  // Augmented copies of the step's samples; the buffers are reused from step to step. A sample's
-  // augmentation depends only on (seed, epoch, sample index): not on threads, batch or resumes.
-  std::vector<Sample> scratch(augment_.enabled ? static_cast<size_t>(batch_) : 0);
+  BatchLoader loader(data_.samples, std::move(order), epoch,
+                     {batch_, prefetch_batches_, augment_, seed_, norm_});
+  double compute_seconds = 0;
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
   const auto start = Clock::now();
   for (int64_t step = 0; step < steps; ++step) {
-    std::vector<const Sample*> chunk;
-    for (int64_t i = 0; i < batch_; ++i) chunk.push_back(&data_.samples[order[step * batch_ + i]]);
-    if (augment_.enabled) {
-      tbb::parallel_for(int64_t{0}, batch_, [&](int64_t i) {
-        const int index = order[step * batch_ + i];
-        augment(data_.samples[index], scratch[i], augment_, augment_seed(seed_, epoch, index),
-                norm_);
-      });
-      for (int64_t i = 0; i < batch_; ++i) chunk[i] = &scratch[i];
-    }
+    const auto wait_start = Clock::now();
+    const std::span<const Sample* const> chunk = loader.next();
+    stats.wait_seconds += seconds_since(wait_start);
     load_batch(exec, chunk);
+    const auto compute_start = Clock::now();
     const int64_t global_step = optimizer_->step_count();
     exec.forward(seed_ ^ static_cast<uint64_t>(global_step) * 0x9e3779b97f4a7c15ull);
     model_.params().zero_grads();
@@ -107,10 +118,11 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
     const double lr = lr_at(schedule_, global_step, total_steps);
     optimizer_->step(slots, lr);
     model_.params().mark_updated();  // fused inference programs refold from the new weights
+    compute_seconds += seconds_since(compute_start);
     stats.train_loss += loss.total / static_cast<double>(steps);
 
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    stats.images_per_s = static_cast<double>((step + 1) * batch_) / elapsed;
+    stats.train_seconds = seconds_since(start);
+    stats.images_per_s = static_cast<double>((step + 1) * batch_) / stats.train_seconds;
     if (progress) {
       const double remaining_steps =
           static_cast<double>(steps - step - 1 + (epochs_ - epoch - 1) * steps);
@@ -118,6 +130,8 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
                 remaining_steps * static_cast<double>(batch_) / stats.images_per_s, lr});
     }
   }
+  stats.compute_images_per_s = static_cast<double>(steps * batch_) / compute_seconds;
+  stats.wait_fraction = stats.wait_seconds / stats.train_seconds;
   stats.val = evaluate(model_, data_.samples, data_.split.val, config_.get_int("eval.batch"),
                        config_.get_float("eval.threshold"));
   stats.val_score = score(stats.val);
@@ -125,9 +139,14 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
   if (stats.improved) {
     state_.best_score = stats.val_score;
     state_.best_epoch = epoch;
+    state_.epochs_without_improvement = 0;
+  } else {
+    ++state_.epochs_without_improvement;
   }
   state_.epochs_done = epoch + 1;
   state_.images_per_s = stats.images_per_s;
+  state_.compute_images_per_s = stats.compute_images_per_s;
+  state_.data_wait_fraction = stats.wait_fraction;
   return stats;
 }
 

@@ -21,9 +21,14 @@ struct StepProgress {
   double lr;
 };
 
+// Times cover the training steps of the epoch, not its validation.
 struct EpochStats {
   double train_loss = 0;
-  double images_per_s = 0;
+  double images_per_s = 0;          // images trained / seconds of the epoch's steps
+  double compute_images_per_s = 0;  // images / seconds in forward, backward and optimizer
+  double train_seconds = 0;
+  double wait_seconds = 0;   // spent waiting for the loader's next batch
+  double wait_fraction = 0;  // wait_seconds / train_seconds
   EvalReport val;
   double val_score = 0;  // the checkpoint selection score, see Trainer::score
   bool improved = false;
@@ -38,6 +43,11 @@ class Trainer {
   TrainingState& state() { return state_; }
   int64_t epochs() const { return epochs_; }
   int64_t steps_per_epoch() const;
+
+  // train.patience: epochs in a row without a better validation score that stop training; 0 off.
+  int64_t patience() const { return patience_; }
+  // Whether training ends before epochs() because the patience ran out (also after a resume).
+  bool stopped_early() const;
 
   // Trains epoch number state().epochs_done, then validates; progress is called every few steps.
   EpochStats run_epoch(const std::function<void(const StepProgress&)>& progress = {});
@@ -55,7 +65,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   LrSchedule schedule_;
   TrainingState state_;
-  int64_t epochs_, batch_;
+  int64_t epochs_, batch_, patience_, prefetch_batches_;
   uint64_t seed_;
   AugmentConfig augment_;
   Normalization norm_;
