@@ -120,6 +120,28 @@ void print_row(std::ostream& out, const std::string& what, const BenchFigures& f
   out << "\n";
 }
 
+// The steps that took longest, per run, from an executor's profile (forward and backward slots
+// summed per step).
+void print_profile(std::ostream& out, const std::string& what, const Executor& exec,
+                   const std::vector<double>& profile, int iterations) {
+  const Program& p = exec.program();
+  const double runs = iterations + kWarmup;
+  std::vector<std::pair<double, std::string>> rows;
+  double total = 0;
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    const double seconds = (profile[s] + profile[p.steps.size() + s]) / runs;
+    total += seconds;
+    rows.emplace_back(seconds, p.steps[s].node->name + " (" + p.steps[s].node->op + ", " +
+                                   p.steps[s].impl + ", " +
+                                   layout_name(p.values[p.steps[s].output].layout) + ")");
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  out << "  per-op time of one " << what << ", " << fmt("%.1f", 1e3 * total)
+      << " ms in all, top 15:\n";
+  for (size_t i = 0; i < std::min<size_t>(15, rows.size()); ++i)
+    out << "    " << fmt("%8.2f ms  ", 1e3 * rows[i].first) << rows[i].second << "\n";
+}
+
 }  // namespace
 
 std::string program_json(const Program& program) {
@@ -183,6 +205,8 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
 
     Executor& b1 = model.executor(1, Mode::kEval);
     random_inputs(b1);
+    std::vector<double> b1_profile, train_profile;
+    if (options.profile) b1.set_profile(&b1_profile);
     f["infer_b1_ms"] = 1e3 * median_seconds(options.iterations, [&] { b1.forward(); });
     // Measured right after the first batch-1 run, before bigger batches grow the process.
     if (first) f["peak_rss_mb"] = peak_rss_mb();
@@ -200,8 +224,7 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
     random_inputs(train);
     auto adam = Optimizer::make({});
     const std::vector<ParamSlot> slots = slots_of(model.params());
-    std::vector<double> profile;
-    if (options.profile) train.set_profile(&profile);
+    if (options.profile) train.set_profile(&train_profile);
     f["train_b16_img_s"] = kThroughputBatch / median_seconds(options.iterations, [&] {
                              train.forward(1);
                              model.params().zero_grads();
@@ -248,16 +271,9 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
           << " MB + 64 MB = " << fmt("%.0f", f["weights_mb"] + f["arena_mb"] + 64)
           << " MB budget)\n";
     if (options.profile) {
-      out << "  per-op time of one training step (forward + backward), top 15:\n";
-      std::vector<std::pair<double, std::string>> rows;
-      const Program& p = train.program();
-      for (size_t s = 0; s < p.steps.size(); ++s)
-        rows.emplace_back(
-            (profile[s] + profile[p.steps.size() + s]) / (options.iterations + kWarmup),
-            p.steps[s].node->name + " (" + p.steps[s].node->op + ", " + p.steps[s].impl + ")");
-      std::sort(rows.rbegin(), rows.rend());
-      for (size_t i = 0; i < std::min<size_t>(15, rows.size()); ++i)
-        out << "    " << fmt("%8.2f ms  ", 1e3 * rows[i].first) << rows[i].second << "\n";
+      print_profile(out, "batch-1 inference", b1, b1_profile, options.iterations);
+      print_profile(out, "training step (forward + backward)", train, train_profile,
+                    options.iterations);
     }
     first = false;
   }

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "engine/compiler/fusion.h"
+#include "engine/compiler/layout.h"
 #include "engine/compiler/program.h"
 #include "ops/registry.h"
 #include "ops/registry_onednn.h"
@@ -49,6 +50,7 @@ class Compiler {
     for (const GraphOutput& out : g_.outputs) p_.outputs[out.name] = lookup(out.value, out.loc);
     check_objective();
     if (options_.fuse) fuse_for_inference(p_);
+    if (options_.blocked_layouts) assign_layouts(p_);
     return std::move(p_);
   }
 
@@ -210,6 +212,7 @@ void choose_variant(Step& step, Backend backend, const Attrs& attrs,
   }
   step.op = variant->create(attrs);
   step.impl = "onednn";
+  step.layouts = variant->layouts;
 }
 
 int Program::value(const std::string& name) const {

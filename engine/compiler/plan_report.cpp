@@ -147,9 +147,13 @@ std::string format_plan(const Program& program) {
 
 std::string format_dispatch(const Program& program) {
   std::ostringstream out;
-  out << "dispatch (backend " << backend_name(program.backend) << ")\n";
+  int blocked = 0;
+  for (const ValueInfo& v : program.values) blocked += v.layout == Layout::kChannelBlocked;
+  out << "dispatch (backend " << backend_name(program.backend) << "; " << blocked << " of "
+      << program.values.size() << " values kept channel-blocked)\n";
   for (const Step& s : program.steps) {
-    out << "  " << pad(s.node->name, 32) << pad(s.node->op, 18) << s.impl;
+    out << "  " << pad(s.node->name, 32) << pad(s.node->op, 18) << pad(s.impl, 10)
+        << layout_name(program.values[s.output].layout);
     if (!s.dispatch_note.empty()) out << "  (" << s.dispatch_note << ")";
     out << "\n";
   }

@@ -10,6 +10,7 @@
 
 #include "engine/ir/graph.h"
 #include "ops/core/op.h"
+#include "ops/core/variant.h"
 
 namespace emt {
 
@@ -29,6 +30,9 @@ struct ValueInfo {
   ValueKind kind = ValueKind::kActivation;
   int producer = -1;           // step index; -1 for inputs and targets
   std::vector<int> consumers;  // step indices
+  // In the arena, and so for its gradient too. Blocked only between variants that take it,
+  // never for inputs, targets, outputs or what the objective reads.
+  Layout layout = Layout::kPlain;
 };
 
 struct ParamInfo {
@@ -58,6 +62,7 @@ struct Step {
   int64_t macs_per_sample = 0;
   std::string impl = "reference";  // which kernel runs this step
   std::string dispatch_note;       // why a faster variant was not chosen (empty when it was)
+  LayoutPolicy layouts = LayoutPolicy::kPlainOnly;  // of the kernel that runs it
   // Inference fusion: the nodes this step absorbed (a batch norm, then an activation), whose
   // values the program no longer has, and how the batch norm's params fold into the op's.
   std::vector<const Node*> fused;
@@ -71,6 +76,9 @@ struct CompileOptions {
   // The absorbed values leave the program and its memory plan; graph outputs and objective
   // inputs are never absorbed. Such a program runs only in Mode::kEval.
   bool fuse = false;
+  // oneDNN backend: keeps activations channel-blocked (nChw16c) between the variants that take
+  // that layout, so that they do not reorder at every op. Off: every activation is plain.
+  bool blocked_layouts = true;
 };
 
 struct Program {

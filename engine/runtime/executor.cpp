@@ -68,10 +68,19 @@ void Executor::refold() {
 }
 
 Tensor Executor::view(std::vector<float>& arena, int index) {
-  return {arena.data() + plan_.offsets[index], program_.values[index].shape};
+  const ValueInfo& info = program_.values[index];
+  return {arena.data() + plan_.offsets[index], info.shape, info.layout};
 }
 
 Tensor Executor::value(int index) { return view(arena_, index); }
+
+std::vector<float> Executor::read(int index) {
+  const Tensor t = value(index);
+  if (t.layout == Layout::kPlain) return {t.data, t.data + t.numel()};
+  std::vector<float> plain(static_cast<size_t>(t.numel()));
+  unblock_channels(t.data, t.shape, plain.data());
+  return plain;
+}
 
 void Executor::forward(uint64_t seed) {
   refold();
@@ -81,8 +90,8 @@ void Executor::forward(uint64_t seed) {
     for (int v : step.inputs) inputs.push_back(value(v));
     const Tensor output = value(step.output);
     const auto start = Clock::now();
-    step.op->forward(
-        {inputs, step_params_[s], std::span<const Tensor>(&output, 1), mode_, mix(seed, s)});
+    step.op->forward({inputs, step_params_[s], std::span<const Tensor>(&output, 1), mode_,
+                      mix(seed, s), params_.version()});
     record(s, start);
   }
   // Batch norms have moved their running statistics.
@@ -125,8 +134,8 @@ ObjectiveValue Executor::backward() {
     const Tensor grad_output = view(grad_arena_, step.output);
     const auto start = Clock::now();
     step.op->backward({inputs, step_params_[s], std::span<const Tensor>(&output, 1),
-                       std::span<const Tensor>(&grad_output, 1), grad_inputs,
-                       step_param_grads_[s]});
+                       std::span<const Tensor>(&grad_output, 1), grad_inputs, step_param_grads_[s],
+                       params_.version()});
     record(program_.steps.size() + s, start);
   }
   return result;

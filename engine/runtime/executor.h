@@ -21,8 +21,13 @@ class Executor {
 
   const Program& program() const { return program_; }
   Mode mode() const { return mode_; }
+  // The value's buffer, in its layout (ValueInfo::layout; inputs, targets, outputs and objective
+  // inputs are always plain).
   Tensor value(int index);
   Tensor value(const std::string& name) { return value(program_.value(name)); }
+  // A plain copy of any value, e.g. an intermediate one the oneDNN plan keeps blocked.
+  std::vector<float> read(int index);
+  std::vector<float> read(const std::string& name) { return read(program_.value(name)); }
 
   // With folded batch norms, first re-derives their params if the store's version moved.
   void forward(uint64_t seed = 0);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/eval/bootstrap.h"
+#include "engine/import/bn_calibration.h"
 #include "engine/import/init_weights.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime/threading.h"
@@ -93,13 +94,26 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   std::string init_weights_line;
   const std::string init_weights = config.get_string("train.init_weights");
   if (!init_weights.empty() && !options.resume) {
+    InitWeightsReport loaded;
     try {
-      init_weights_line =
-          load_initial_weights(model.params(), fs::path(init_weights)).summary(init_weights);
+      loaded = load_initial_weights(model.params(), fs::path(init_weights));
     } catch (const std::runtime_error& e) {
       throw GraphError(config.where("train.init_weights"),
                        "train.init_weights = \"" + init_weights + "\": " + e.what());
     }
+    init_weights_line = loaded.summary(init_weights);
+    // Imported batch norms hold the file's folded statistics; training normalises by batch
+    // statistics instead, so they are matched to this data before the first step.
+    const int64_t calibration_images = config.get_int("train.bn_calibration_images");
+    if (calibration_images < 0)
+      throw GraphError(
+          config.where("train.bn_calibration_images"),
+          "train.bn_calibration_images must be >= 0, got " + std::to_string(calibration_images));
+    if (calibration_images > 0)
+      init_weights_line +=
+          "; " + calibrate_batch_norms(model, bn_calibration_samples(data, calibration_images),
+                                       loaded.loaded)
+                     .summary();
   }
   Trainer trainer(model, config, data);
   fs::create_directories(summary.dir);

@@ -8,8 +8,8 @@ namespace {
 
 using dnnl::memory;
 
-// Both inputs have the output's shape (add does not broadcast), so every tensor runs as one
-// flat run of numel floats.
+// Both inputs have the output's shape (add does not broadcast) and, by LayoutPolicy::kUniform,
+// its layout, so every tensor runs as one flat run of numel floats whichever layout it has.
 class AddPrimitives {
  public:
   explicit AddPrimitives(const Shape& shape)
@@ -45,7 +45,7 @@ class AddOnednnOp final : public onednn::VariantOp<AddPrimitives> {
   explicit AddOnednnOp(const Attrs& attrs) : VariantOp(add_schema(), attrs) {}
 
   void forward(const ForwardArgs& args) override {
-    run(args.inputs[0].shape, [&](AddPrimitives& p) {
+    run(args.inputs[0], [&](AddPrimitives& p) {
       p.add(args.inputs[0].data, args.inputs[1].data, args.outputs[0].data);
     });
   }
@@ -53,14 +53,14 @@ class AddOnednnOp final : public onednn::VariantOp<AddPrimitives> {
   // d(a + b) / da = d(a + b) / db = 1: each wanted input gradient += grad_out, which is the
   // forward's primitive run in place (oneDNN allows dst to be src0).
   void backward(const BackwardArgs& args) override {
-    run(args.inputs[0].shape, [&](AddPrimitives& p) {
+    run(args.inputs[0], [&](AddPrimitives& p) {
       for (const Tensor& grad_in : args.grad_inputs)
         if (!grad_in.empty()) p.add(grad_in.data, args.grad_outputs[0].data, grad_in.data);
     });
   }
 
  private:
-  std::unique_ptr<AddPrimitives> make(const Shape& input) const override {
+  std::unique_ptr<AddPrimitives> make(const Shape& input, Layout) const override {
     return std::make_unique<AddPrimitives>(input);
   }
 };
@@ -69,7 +69,7 @@ class AddOnednnOp final : public onednn::VariantOp<AddPrimitives> {
 
 const OpVariant& add_onednn_variant() {
   static const OpVariant variant{"add", "onednn", onednn::supports<AddOnednnOp>,
-                                 onednn::create<AddOnednnOp>};
+                                 onednn::create<AddOnednnOp>, LayoutPolicy::kUniform};
   return variant;
 }
 

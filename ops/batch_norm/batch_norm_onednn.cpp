@@ -37,12 +37,12 @@ enum Slot {
   kDiffShift
 };
 
-// Plain layouts ([N,C] or [N,C,H,W], as emt stores them): normalisation is memory-bound, and a
-// blocked layout would cost a reorder each way for nothing.
+// In the tensors' own layout (they share it, LayoutPolicy::kUniform): normalisation is
+// memory-bound, and a reorder would cost as much as the normalisation.
 class BatchNormPrimitives {
  public:
-  BatchNormPrimitives(const Shape& input, float eps)
-      : data_(plain_desc(onednn::to_dims(input))),
+  BatchNormPrimitives(const Shape& input, Layout layout, float eps)
+      : data_(onednn::desc_of(input, layout)),
         channels_(plain_desc({input[1]})),
         eps_(eps),
         train_pd_(dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, data_,
@@ -176,7 +176,7 @@ class BatchNormOnednnOp final : public onednn::VariantOp<BatchNormPrimitives> {
     const float* beta = args.params[Param::kBeta].data;
     float* running_mean = args.params[Param::kRunningMean].data;
     float* running_var = args.params[Param::kRunningVar].data;
-    run(in.shape, [&](BatchNormPrimitives& p) {
+    run(in, [&](BatchNormPrimitives& p) {
       if (!train) {
         p.forward_eval(in.data, gamma, beta, running_mean, running_var, args.outputs[0].data);
         return;
@@ -208,15 +208,15 @@ class BatchNormOnednnOp final : public onednn::VariantOp<BatchNormPrimitives> {
     float* dgamma = args.grad_params[Param::kGamma].data;
     float* dbeta = args.grad_params[Param::kBeta].data;
     if (!dx && !dgamma && !dbeta) return;
-    run(in.shape, [&](BatchNormPrimitives& p) {
+    run(in, [&](BatchNormPrimitives& p) {
       p.backward(in.data, args.params[Param::kGamma].data, args.params[Param::kBeta].data,
                  mean_.data(), variance_.data(), args.grad_outputs[0].data, dx, dgamma, dbeta);
     });
   }
 
  private:
-  std::unique_ptr<BatchNormPrimitives> make(const Shape& input) const override {
-    return std::make_unique<BatchNormPrimitives>(input, eps_);
+  std::unique_ptr<BatchNormPrimitives> make(const Shape& input, Layout layout) const override {
+    return std::make_unique<BatchNormPrimitives>(input, layout, eps_);
   }
 
   float eps_;
@@ -229,7 +229,7 @@ class BatchNormOnednnOp final : public onednn::VariantOp<BatchNormPrimitives> {
 
 const OpVariant& batch_norm_onednn_variant() {
   static const OpVariant variant{"batch_norm", "onednn", onednn::supports<BatchNormOnednnOp>,
-                                 onednn::create<BatchNormOnednnOp>};
+                                 onednn::create<BatchNormOnednnOp>, LayoutPolicy::kUniform};
   return variant;
 }
 

@@ -58,35 +58,36 @@ class Primitives final : public ConvPrimitives {
         // it is < stride, and floors away).
         pad_l_{spec.pad_top, spec.pad_left},
         pad_r_{spec.pad_bottom, spec.pad_right},
-        plain_layouts_(gemm_on_plain(spec)),
+        gemm_layouts_(gemm_on_plain(spec)),
         external_bias_(spec.transposed && spec.bias),
         fwd_pd_(make_forward_pd()) {}
 
-  void forward(const float* src, const float* weights, const float* bias, float* dst) override {
+  void forward(const float* src, const float* weights, const float* bias, float* dst,
+               std::optional<uint64_t> weights_version) override {
     if (!fwd_) {
       fwd_.emplace();
       fwd_->prim = typename Family::Fwd(fwd_pd_);
-      fwd_->src = Port(plain_src(), fwd_pd_.src_desc(), Role::kRead, kSrc);
-      fwd_->weights = Port(plain_weights(), fwd_pd_.weights_desc(), Role::kRead, kWeights);
-      fwd_->dst = Port(plain_dst(), fwd_pd_.dst_desc(), Role::kWrite, kDst);
+      fwd_->src = Port(user_src(), fwd_pd_.src_desc(), Role::kRead, kSrc);
+      fwd_->weights = Port(plain_weights(), fwd_pd_.weights_desc(), Role::kReadCached, kWeights);
+      fwd_->dst = Port(user_dst(), fwd_pd_.dst_desc(), Role::kWrite, kDst);
       if (external_bias_) {
         // The activation must follow the bias, so it rides on the add, not on the primitive.
-        fwd_->bias_add = dnnl::binary(dnnl::binary::primitive_desc(
-            dnnl::binary::desc(dnnl::algorithm::binary_add, plain_dst(), channel_vector(),
-                               plain_dst()),
-            activation_attr(), engine()));
+        fwd_->bias_add = dnnl::binary(
+            dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, user_dst(),
+                                                            channel_vector(), user_dst()),
+                                         activation_attr(), engine()));
       } else if (spec_.bias) {
         fwd_->bias = Port(plain_bias(), fwd_pd_.bias_desc(), Role::kRead, kBias);
       }
     }
     Args args{{DNNL_ARG_SRC, fwd_->src.bind(src)},
-              {DNNL_ARG_WEIGHTS, fwd_->weights.bind(weights)},
+              {DNNL_ARG_WEIGHTS, fwd_->weights.bind(weights, weights_version)},
               {DNNL_ARG_DST, fwd_->dst.bind(dst)}};
     if (spec_.bias && !external_bias_) args[DNNL_ARG_BIAS] = fwd_->bias.bind(bias);
     fwd_->prim.execute(stream(), args);
     fwd_->dst.finish();
     if (external_bias_) {
-      const memory out = wrap(plain_dst(), dst);
+      const memory out = wrap(user_dst(), dst);
       fwd_->bias_add.execute(stream(), {{DNNL_ARG_SRC_0, out},
                                         {DNNL_ARG_SRC_1, wrap(channel_vector(), bias)},
                                         {DNNL_ARG_DST, out}});
@@ -95,22 +96,24 @@ class Primitives final : public ConvPrimitives {
   }
 
   void backward(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-                float* diff_weights, float* diff_bias) override {
+                float* diff_weights, float* diff_bias,
+                std::optional<uint64_t> weights_version) override {
     if (diff_src) {
       if (!bwd_data_) {
         const typename Family::BwdData::primitive_desc pd(
-            typename Family::BwdData::desc(Family::kAlgorithm, md(plain_src()), md(plain_weights()),
-                                           md(plain_dst()), strides_, pad_l_, pad_r_),
+            typename Family::BwdData::desc(Family::kAlgorithm, md(user_src()), md(plain_weights()),
+                                           md(user_dst()), strides_, pad_l_, pad_r_),
             engine(), fwd_pd_);
         bwd_data_.emplace();
         bwd_data_->prim = typename Family::BwdData(pd);
-        bwd_data_->diff_dst = Port(plain_dst(), pd.diff_dst_desc(), Role::kRead, kDiffDst);
-        bwd_data_->weights = Port(plain_weights(), pd.weights_desc(), Role::kRead, kWeights);
-        bwd_data_->diff_src = Port(plain_src(), pd.diff_src_desc(), Role::kAccumulate, kDiffSrc);
+        bwd_data_->diff_dst = Port(user_dst(), pd.diff_dst_desc(), Role::kRead, kDiffDst);
+        bwd_data_->weights = Port(plain_weights(), pd.weights_desc(), Role::kReadCached, kWeights);
+        bwd_data_->diff_src = Port(user_src(), pd.diff_src_desc(), Role::kAccumulate, kDiffSrc);
       }
-      bwd_data_->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, bwd_data_->diff_dst.bind(diff_dst)},
-                                         {DNNL_ARG_WEIGHTS, bwd_data_->weights.bind(weights)},
-                                         {DNNL_ARG_DIFF_SRC, bwd_data_->diff_src.bind(diff_src)}});
+      bwd_data_->prim.execute(
+          stream(), {{DNNL_ARG_DIFF_DST, bwd_data_->diff_dst.bind(diff_dst)},
+                     {DNNL_ARG_WEIGHTS, bwd_data_->weights.bind(weights, weights_version)},
+                     {DNNL_ARG_DIFF_SRC, bwd_data_->diff_src.bind(diff_src)}});
       bwd_data_->diff_src.finish();
     }
     // The bias gradient comes out of the weights primitive, so a bias gradient alone runs it too
@@ -118,16 +121,16 @@ class Primitives final : public ConvPrimitives {
     if (diff_weights || (spec_.bias && diff_bias)) {
       if (!bwd_weights_) {
         const typename Family::BwdWeights::primitive_desc pd(
-            typename Family::BwdWeights::desc(Family::kAlgorithm, md(plain_src()),
+            typename Family::BwdWeights::desc(Family::kAlgorithm, md(user_src()),
                                               md(plain_weights()),
                                               spec_.bias ? md(plain_bias()) : memory::desc(),
-                                              md(plain_dst()), strides_, pad_l_, pad_r_),
+                                              md(user_dst()), strides_, pad_l_, pad_r_),
             engine(), fwd_pd_);
         bwd_weights_.emplace();
         bwd_weights_->prim = typename Family::BwdWeights(pd);
-        bwd_weights_->src = Port(plain_src(), pd.src_desc(), Role::kRead, kSrc);
+        bwd_weights_->src = Port(user_src(), pd.src_desc(), Role::kRead, kSrc);
         bwd_weights_->diff_dst =
-            Port(plain_dst(), pd.diff_dst_desc(), Role::kRead, kDiffDstForWeights);
+            Port(user_dst(), pd.diff_dst_desc(), Role::kRead, kDiffDstForWeights);
         bwd_weights_->diff_weights =
             Port(plain_weights(), pd.diff_weights_desc(), Role::kAccumulate, kDiffWeights);
         if (spec_.bias)
@@ -165,27 +168,31 @@ class Primitives final : public ConvPrimitives {
   };
 
   // Layouts, measured forward+backward at N=16 on one AVX-512 core (2 threads were too noisy
-  // on a shared machine to add anything): a 1x1 stride-1 ungrouped convolution on nchw is a
-  // plain GEMM, which oneDNN runs as fast as its blocked kernel minus the reorders
-  // (256->256 16x16: 7.7 vs 8.5 ms; 32->64 64x64: 9.8 vs 11.6 ms). Everything else lets oneDNN
-  // choose (format_tag::any, i.e. blocked nChw16c) and pays the reorders at the boundary:
-  // its gemm fallback on nchw measured 1.3x slower on the 3x3 s2 deconvolution 64->64 32x32,
-  // 1.3x on the 3->32 3x3 s2 stem and 10x on a 3x3 depthwise C256 16x16.
+  // on a shared machine to add anything): between plain buffers, a 1x1 stride-1 ungrouped
+  // convolution on nchw is a plain GEMM, which oneDNN runs as fast as its blocked kernel minus
+  // the reorders (256->256 16x16: 7.7 vs 8.5 ms; 32->64 64x64: 9.8 vs 11.6 ms). Everything
+  // else lets oneDNN choose (format_tag::any, i.e. blocked nChw16c), which the plan's blocked
+  // activations already have; plain ones pay the reorders: its gemm fallback on nchw measured
+  // 1.3x slower on the 3x3 s2 deconvolution 64->64 32x32, 1.3x on the 3->32 3x3 s2 stem and
+  // 10x on a 3x3 depthwise C256 16x16.
   static bool gemm_on_plain(const ConvSpec& s) {
     return s.kernel == 1 && s.stride == 1 && s.pad_top == 0 && s.pad_left == 0 &&
-           s.pad_bottom == 0 && s.pad_right == 0 && s.groups == 1;
+           s.pad_bottom == 0 && s.pad_right == 0 && s.groups == 1 &&
+           s.src_layout == Layout::kPlain && s.dst_layout == Layout::kPlain;
   }
 
-  memory::desc md(const memory::desc& plain) const {
-    if (plain_layouts_) return plain;
-    return memory::desc(plain.dims(), memory::data_type::f32, memory::format_tag::any);
+  memory::desc md(const memory::desc& user) const {
+    if (gemm_layouts_) return user;
+    return memory::desc(user.dims(), memory::data_type::f32, memory::format_tag::any);
   }
 
-  memory::desc plain_src() const { return plain_desc(spec_.src); }
-  memory::desc plain_dst() const { return plain_desc(spec_.dst); }
+  memory::desc user_src() const { return desc_of(spec_.src, spec_.src_layout); }
+  memory::desc user_dst() const { return desc_of(spec_.dst, spec_.dst_layout); }
   memory::desc plain_bias() const { return plain_desc({spec_.dst[1]}); }
-  // The bias as [1, OC, 1, 1]: the same buffer, in the shape a binary primitive broadcasts.
-  memory::desc channel_vector() const { return plain_desc({1, spec_.dst[1], 1, 1}); }
+  // The bias as [1, OC, 1, 1]: the same buffer, in the shape a binary primitive broadcasts,
+  // and in dst's layout (the same bytes for whole channel blocks), without which oneDNN falls
+  // back to its reference binary (84 of 143 ms of a batch-1 EMT-Net inference).
+  memory::desc channel_vector() const { return desc_of({1, spec_.dst[1], 1, 1}, spec_.dst_layout); }
 
   // oneDNN's weights are [OC, IC, K, K], with a leading groups axis when grouped. A
   // deconvolution's buffer holds IC before OC (ONNX), which the tags iohw / giohw describe
@@ -221,15 +228,15 @@ class Primitives final : public ConvPrimitives {
     return typename Family::Fwd::primitive_desc(
         typename Family::Fwd::desc(
             inference ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
-            Family::kAlgorithm, md(plain_src()), md(plain_weights()),
-            spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(), md(plain_dst()),
+            Family::kAlgorithm, md(user_src()), md(plain_weights()),
+            spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(), md(user_dst()),
             strides_, pad_l_, pad_r_),
         external_bias_ ? dnnl::primitive_attr() : activation_attr(), engine());
   }
 
   ConvSpec spec_;
   memory::dims strides_, pad_l_, pad_r_;
-  bool plain_layouts_;
+  bool gemm_layouts_;
   // oneDNN 2.6 adds a deconvolution's bias in a separate reference pass: 9.7 of the 15.6 ms
   // forward of the decoder's 3x3 s2 64->64 32x32 at N=16 on one core. A jit binary add on the
   // plain output does it in 0.6 ms. (A binary on the blocked output would need the bias in the
@@ -262,7 +269,8 @@ std::string pad_str(const ConvSpec& s) {
 }
 
 std::string spec_str(const ConvSpec& s) {
-  return shape_str(s.src) + " -> " + shape_str(s.dst) + " kernel=" + std::to_string(s.kernel) +
+  return shape_str(s.src) + " " + layout_name(s.src_layout) + " -> " + shape_str(s.dst) + " " +
+         layout_name(s.dst_layout) + " kernel=" + std::to_string(s.kernel) +
          " stride=" + std::to_string(s.stride) + " pad=" + pad_str(s) +
          " groups=" + std::to_string(s.groups) +
          (s.activation == ConvActivation::kNone
@@ -282,29 +290,33 @@ ConvOp::ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias,
 Inferred ConvOp::infer(std::span<const Shape> inputs) const { return reference_->infer(inputs); }
 
 template <class Body>
-void ConvOp::run(const Shape& input, const Body& body) {
-  std::unique_ptr<ConvPrimitives>& primitives = cache_[input];
+void ConvOp::run(const Tensor& input, const Tensor& output, const Body& body) {
+  std::unique_ptr<ConvPrimitives>& primitives = cache_[{input.shape, input.layout, output.layout}];
+  ConvSpec s = spec(input.shape);
+  s.src_layout = input.layout;
+  s.dst_layout = output.layout;
   try {
-    if (!primitives) primitives = make_conv_primitives(spec(input));
+    if (!primitives) primitives = make_conv_primitives(s);
     body(*primitives);
   } catch (const dnnl::error& e) {
-    throw OpError(name_ + "[onednn] " + spec_str(spec(input)) + ": " + e.what());
+    throw OpError(name_ + "[onednn] " + spec_str(s) + ": " + e.what());
   }
 }
 
 void ConvOp::forward(const ForwardArgs& args) {
   const float* bias = bias_ ? args.params[1].data : nullptr;
-  run(args.inputs[0].shape, [&](ConvPrimitives& p) {
-    p.forward(args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data);
+  run(args.inputs[0], args.outputs[0], [&](ConvPrimitives& p) {
+    p.forward(args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data,
+              args.params_version);
   });
 }
 
 void ConvOp::backward(const BackwardArgs& args) {
   require_no_activation(name_, activation_);
   float* diff_bias = bias_ ? args.grad_params[1].data : nullptr;
-  run(args.inputs[0].shape, [&](ConvPrimitives& p) {
+  run(args.inputs[0], args.outputs[0], [&](ConvPrimitives& p) {
     p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
-               args.grad_inputs[0].data, args.grad_params[0].data, diff_bias);
+               args.grad_inputs[0].data, args.grad_params[0].data, diff_bias, args.params_version);
   });
 }
 
@@ -372,7 +384,8 @@ const OpVariant& conv2d_onednn_variant() {
   static const OpVariant variant{"conv2d", "onednn", conv2d_onednn_supports,
                                  [](const Attrs& attrs) -> std::unique_ptr<Op> {
                                    return std::make_unique<Conv2dOnednnOp>(attrs);
-                                 }};
+                                 },
+                                 LayoutPolicy::kEach};
   return variant;
 }
 

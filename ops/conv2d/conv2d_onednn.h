@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ops/conv2d/conv2d.h"
@@ -34,17 +36,23 @@ struct ConvSpec {
   // An eltwise post-op after the bias; forward only (the primitives are then built for
   // inference and backward is not available).
   ConvActivation activation = ConvActivation::kNone;
+  // Of the emt buffers (src and diff_src, dst and diff_dst); the primitive may still choose
+  // another, at the cost of a reorder.
+  Layout src_layout = Layout::kPlain, dst_layout = Layout::kPlain;
 };
 
 // The primitives of one ConvSpec, each created on its first use and reused after that.
-// Buffers are emt's plain row-major tensors; backward accumulates (+=) into the gradients and
+// Buffers are emt's tensors in the spec's layouts; backward accumulates (+=) into the gradients and
 // skips the null ones. Throws dnnl::error when oneDNN cannot build a primitive.
 class ConvPrimitives {
  public:
   virtual ~ConvPrimitives() = default;
-  virtual void forward(const float* src, const float* weights, const float* bias, float* dst) = 0;
+  // weights_version: ForwardArgs::params_version, which keeps the reordered weights.
+  virtual void forward(const float* src, const float* weights, const float* bias, float* dst,
+                       std::optional<uint64_t> weights_version) = 0;
   virtual void backward(const float* src, const float* weights, const float* diff_dst,
-                        float* diff_src, float* diff_weights, float* diff_bias) = 0;
+                        float* diff_src, float* diff_weights, float* diff_bias,
+                        std::optional<uint64_t> weights_version) = 0;
 };
 
 std::unique_ptr<ConvPrimitives> make_conv_primitives(const ConvSpec& spec);
@@ -74,15 +82,15 @@ class ConvOp : public Op {
 
  private:
   template <class Body>
-  void run(const Shape& input, const Body& body);
+  void run(const Tensor& input, const Tensor& output, const Body& body);
 
   std::string name_;
   std::unique_ptr<Op> reference_;
   bool bias_;
   ConvActivation activation_;
-  // Keyed by input shape: a node normally sees one shape, and each new one costs new
-  // primitives (and their JIT code), never one per call.
-  std::map<Shape, std::unique_ptr<ConvPrimitives>> cache_;
+  // Keyed by input shape and the layouts: a node normally sees one shape, and each new one
+  // costs new primitives (and their JIT code), never one per call.
+  std::map<std::tuple<Shape, Layout, Layout>, std::unique_ptr<ConvPrimitives>> cache_;
 };
 
 }  // namespace onednn

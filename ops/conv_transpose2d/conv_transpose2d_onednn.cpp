@@ -53,7 +53,8 @@ const OpVariant& conv_transpose2d_onednn_variant() {
   static const OpVariant variant{"conv_transpose2d", "onednn", conv_transpose2d_onednn_supports,
                                  [](const Attrs& attrs) -> std::unique_ptr<Op> {
                                    return std::make_unique<ConvTranspose2dOnednnOp>(attrs);
-                                 }};
+                                 },
+                                 LayoutPolicy::kEach};
   return variant;
 }
 

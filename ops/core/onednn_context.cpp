@@ -40,11 +40,19 @@ memory::desc plain_desc(const memory::dims& dims) {
   return memory::desc(dims, memory::data_type::f32, kTags[dims.size() - 1]);
 }
 
+memory::desc desc_of(const Shape& shape, Layout layout) {
+  if (layout == Layout::kPlain) return plain_desc(to_dims(shape));
+  static_assert(kLayoutBlock == 16, "nChw16c is oneDNN's aBcd16b");
+  return memory::desc(to_dims(shape), memory::data_type::f32, memory::format_tag::aBcd16b);
+}
+
 memory wrap(const memory::desc& desc, const float* data) {
   return memory(desc, engine(), const_cast<float*>(data));
 }
 
-memory wrap(const Tensor& tensor) { return wrap(plain_desc(to_dims(tensor.shape)), tensor.data); }
+memory wrap(const Tensor& tensor) {
+  return wrap(desc_of(tensor.shape, tensor.layout), tensor.data);
+}
 
 void* scratch(int slot, size_t bytes) {
   thread_local std::vector<ScratchBuffer> buffers;
@@ -69,7 +77,13 @@ Port::Port(const memory::desc& user, const memory::desc& chosen, Role role, int 
   }
   chosen_ = memory(chosen, engine(), DNNL_MEMORY_NONE);
   if (same_layout_) return;  // an accumulation finish() does as a loop
-  if (role == Role::kRead) {
+  if (role == Role::kReadCached) {
+    const size_t bytes = chosen.get_size();
+    cache_ = std::shared_ptr<std::byte[]>(new (std::align_val_t{64}) std::byte[bytes],
+                                          [](std::byte* p) { AlignedDelete()(p); });
+    chosen_.set_data_handle(cache_.get());
+  }
+  if (role == Role::kRead || role == Role::kReadCached) {
     reorder_ = dnnl::reorder(user_, chosen_);
     return;
   }
@@ -93,8 +107,20 @@ const memory& Port::bind(const float* data) {
   return chosen_;
 }
 
+const memory& Port::bind(const float* data, std::optional<uint64_t> version) {
+  if (role_ != Role::kReadCached) return bind(data);
+  user_.set_data_handle(const_cast<float*>(data));
+  if (direct_) return chosen_;
+  if (!version || version != cached_version_ || data != cached_data_) {
+    reorder_.execute(stream(), user_, chosen_);
+    cached_data_ = data;
+    cached_version_ = version;
+  }
+  return chosen_;
+}
+
 void Port::finish() {
-  if (direct_ || !bound_ || role_ == Role::kRead) return;
+  if (direct_ || !bound_ || role_ == Role::kRead || role_ == Role::kReadCached) return;
   if (!same_layout_) {
     reorder_.execute(stream(), chosen_, user_);
     return;

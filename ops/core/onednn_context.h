@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
 
 #include "ops/core/tensor.h"
 
@@ -20,6 +23,9 @@ dnnl::memory::dims to_dims(const Shape& shape);
 
 // f32, row-major, the tag of its rank: x, nc, ncw, nchw (= oihw), goihw.
 dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);
+
+// The tensor's own layout: plain_desc, or nChw16c for Layout::kChannelBlocked.
+dnnl::memory::desc desc_of(const Shape& shape, Layout layout);
 
 // The buffer as oneDNN memory, no copy. oneDNN handles are non-const; a primitive never writes
 // to the memory it receives as an input.
@@ -41,6 +47,9 @@ class Port {
     kRead,        // reordered in before the primitive when layouts differ
     kWrite,       // reordered out afterwards when layouts differ
     kAccumulate,  // always computed in scratch, then added to the buffer (+=) by finish()
+    // As kRead, into a buffer of the port's own that keeps the reordered copy until the data
+    // or its version changes: weights, reordered once rather than on every call.
+    kReadCached,
   };
 
   Port() = default;
@@ -49,6 +58,9 @@ class Port {
   // The memory to hand the primitive for buffer `data`. A null data of a kAccumulate port
   // still gets scratch to write into; finish() then discards the result.
   const dnnl::memory& bind(const float* data);
+  // For kReadCached: reorders only when data or version differ from the last call, or the
+  // version is unknown.
+  const dnnl::memory& bind(const float* data, std::optional<uint64_t> version);
   // After the primitive ran: moves its result into the buffer given to bind().
   void finish();
 
@@ -65,6 +77,10 @@ class Port {
   bool bound_ = false;  // bind() got a non-null buffer
   dnnl::memory user_, chosen_;
   dnnl::reorder reorder_;  // only between different layouts
+  // kReadCached: the reordered copy, and what it was made from.
+  std::shared_ptr<std::byte[]> cache_;
+  const float* cached_data_ = nullptr;
+  std::optional<uint64_t> cached_version_;
 };
 
 }  // namespace emt::onednn

@@ -26,8 +26,9 @@ bool backward_reads_dst(dnnl::algorithm kind) {
   }
 }
 
-// Every element maps on its own, so any shape runs as one flat run of numel floats: the
-// simplest layout for oneDNN's vectorised kernel.
+// Every element maps on its own, so any shape runs as one flat run of numel floats, in either
+// layout (the input, output and gradients share one, LayoutPolicy::kUniform): the simplest
+// layout for oneDNN's vectorised kernel.
 class EltwisePrimitives {
  public:
   EltwisePrimitives(const EltwiseSpec& spec, const Shape& shape)
@@ -95,20 +96,20 @@ class EltwiseOp final : public VariantOp<EltwisePrimitives> {
       : VariantOp(spec.schema(), attrs), spec_(spec) {}
 
   void forward(const ForwardArgs& args) override {
-    run(args.inputs[0].shape,
+    run(args.inputs[0],
         [&](EltwisePrimitives& p) { p.forward(args.inputs[0].data, args.outputs[0].data); });
   }
 
   void backward(const BackwardArgs& args) override {
     if (args.grad_inputs[0].empty()) return;
-    run(args.inputs[0].shape, [&](EltwisePrimitives& p) {
+    run(args.inputs[0], [&](EltwisePrimitives& p) {
       p.backward(args.inputs[0].data, args.outputs[0].data, args.grad_outputs[0].data,
                  args.grad_inputs[0].data);
     });
   }
 
  private:
-  std::unique_ptr<EltwisePrimitives> make(const Shape& input) const override {
+  std::unique_ptr<EltwisePrimitives> make(const Shape& input, Layout) const override {
     return std::make_unique<EltwisePrimitives>(spec_, input);
   }
 

@@ -31,7 +31,8 @@ const OpVariant& eltwise_variant() {
                                  [](const Attrs& attrs, std::span<const Shape> inputs) {
                                    return eltwise_supports(kSpec, attrs, inputs);
                                  },
-                                 [](const Attrs& attrs) { return make_eltwise_op(kSpec, attrs); }};
+                                 [](const Attrs& attrs) { return make_eltwise_op(kSpec, attrs); },
+                                 LayoutPolicy::kUniform};
   return variant;
 }
 

@@ -1,13 +1,14 @@
-// The frame of a oneDNN variant whose primitives depend on the input shape only (the
+// The frame of a oneDNN variant whose primitives depend on the input shape and layout only (the
 // memory-bound ops: batch_norm, eltwise activations, add, pooling, dense): shapes come from the
-// reference op, primitives are built once per input shape, and oneDNN's errors become OpErrors
-// naming the node.
+// reference op, primitives are built once per input shape and layout, and oneDNN's errors become
+// OpErrors naming the node.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "ops/core/onednn_context.h"
 #include "ops/core/op.h"
@@ -28,7 +29,7 @@ class VariantOp : public Op {
              std::to_string(schema_->max_inputs) + " inputs, got " + std::to_string(count);
     try {
       infer(inputs);
-      make(inputs[0]);
+      make(inputs[0], Layout::kPlain);
       return "";
     } catch (const OpError& e) {
       return e.what();
@@ -41,29 +42,31 @@ class VariantOp : public Op {
   VariantOp(const OpSchema& schema, const Attrs& attrs)
       : schema_(&schema), reference_(schema.create(attrs)) {}
 
-  // The primitives of an input shape that infer() accepted. Should only build descriptors and
+  // The primitives of an input shape that infer() accepted, in the input's layout (which the
+  // output and the gradients share: see LayoutPolicy). Should only build descriptors and
   // leave the primitives to their first use: probe() calls it, and oneDNN generates code when a
   // primitive is created.
-  virtual std::unique_ptr<Primitives> make(const Shape& input) const = 0;
+  virtual std::unique_ptr<Primitives> make(const Shape& input, Layout layout) const = 0;
 
-  // Calls body(primitives) with the primitives of this input shape, created on its first use:
+  // Calls body(primitives) with the primitives of this input, created on its first use:
   // a node normally sees one shape, and each new one costs new primitives (and their JIT code),
   // never one per call.
   template <class Body>
-  void run(const Shape& input, const Body& body) {
+  void run(const Tensor& input, const Body& body) {
     try {
-      std::unique_ptr<Primitives>& primitives = cache_[input];
-      if (!primitives) primitives = make(input);
+      std::unique_ptr<Primitives>& primitives = cache_[{input.shape, input.layout}];
+      if (!primitives) primitives = make(input.shape, input.layout);
       body(*primitives);
     } catch (const dnnl::error& e) {
-      throw OpError(schema_->name + "[onednn] " + shape_str(input) + ": " + e.what());
+      throw OpError(schema_->name + "[onednn] " + shape_str(input.shape) + " " +
+                    layout_name(input.layout) + ": " + e.what());
     }
   }
 
  private:
   const OpSchema* schema_;
   std::unique_ptr<Op> reference_;
-  std::map<Shape, std::unique_ptr<Primitives>> cache_;
+  std::map<std::pair<Shape, Layout>, std::unique_ptr<Primitives>> cache_;
 };
 
 // OpVariant's two functions for a VariantOp subclass constructible from the node's attributes.

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ struct ForwardArgs {
   std::span<const Tensor> outputs;
   Mode mode = Mode::kEval;
   uint64_t seed = 0;  // per node and per step, for stochastic ops (dropout)
+  // Moves whenever any parameter's data may have changed (ParamStore::version). Known, it lets
+  // a backend keep weights it converted (reordered, packed) until they change; unknown, they
+  // are converted on every call.
+  std::optional<uint64_t> params_version = std::nullopt;
 };
 
 // Backward kernels ACCUMULATE into grad_inputs and grad_params (+=): the engine zeroes them once
@@ -54,6 +59,7 @@ struct BackwardArgs {
   std::span<const Tensor> grad_outputs;
   std::span<const Tensor> grad_inputs;
   std::span<const Tensor> grad_params;
+  std::optional<uint64_t> params_version = std::nullopt;  // as in ForwardArgs
 };
 
 class Op {

@@ -11,6 +11,14 @@
 
 namespace emt {
 
+// Which activation layouts (Tensor::layout) a variant takes. The compiler keeps a value blocked
+// only when its producer and every reader take blocked tensors.
+enum class LayoutPolicy {
+  kPlainOnly,
+  kEach,     // each input and the output in its own layout (convolutions reorder as needed)
+  kUniform,  // any layout, as long as the inputs and the output share it (elementwise, norms)
+};
+
 struct OpVariant {
   std::string op;       // schema name, e.g. "conv2d"
   std::string backend;  // "onednn", "neon"
@@ -18,6 +26,7 @@ struct OpVariant {
   // otherwise the reason it cannot ("groups=3 not supported").
   std::string (*supports)(const Attrs& attrs, std::span<const Shape> inputs) = nullptr;
   std::unique_ptr<Op> (*create)(const Attrs& attrs) = nullptr;
+  LayoutPolicy layouts = LayoutPolicy::kPlainOnly;
 };
 
 }  // namespace emt

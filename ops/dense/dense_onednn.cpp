@@ -129,14 +129,14 @@ class DenseOnednnOp final : public onednn::VariantOp<DensePrimitives> {
   // Params as infer() publishes them: weight, then the bias if the node has one.
   void forward(const ForwardArgs& args) override {
     const float* bias = args.params.size() > 1 ? args.params[1].data : nullptr;
-    run(args.inputs[0].shape, [&](DensePrimitives& p) {
+    run(args.inputs[0], [&](DensePrimitives& p) {
       p.forward(args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data);
     });
   }
 
   void backward(const BackwardArgs& args) override {
     float* diff_bias = args.grad_params.size() > 1 ? args.grad_params[1].data : nullptr;
-    run(args.inputs[0].shape, [&](DensePrimitives& p) {
+    run(args.inputs[0], [&](DensePrimitives& p) {
       p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
                  args.grad_inputs[0].data, args.grad_params[0].data, diff_bias);
     });
@@ -144,7 +144,7 @@ class DenseOnednnOp final : public onednn::VariantOp<DensePrimitives> {
 
  private:
   // Read off the reference's inference, so that the two cannot disagree on the params.
-  std::unique_ptr<DensePrimitives> make(const Shape& input) const override {
+  std::unique_ptr<DensePrimitives> make(const Shape& input, Layout) const override {
     const Inferred inferred = infer(std::span<const Shape>(&input, 1));
     return std::make_unique<DensePrimitives>(input, inferred.params[0].shape[0],
                                              inferred.params.size() > 1);

@@ -10,16 +10,17 @@ namespace {
 
 using dnnl::memory;
 using onednn::engine;
-using onednn::plain_desc;
 using onednn::stream;
 
 class GlobalAvgPoolPrimitives {
  public:
-  // The [N,C] output is, in memory, the [N,C,1,1] a pooling writes. Window = the whole plane,
-  // so there is no padding to include or exclude.
-  explicit GlobalAvgPoolPrimitives(const Shape& input)
-      : src_(plain_desc(onednn::to_dims(input))),
-        dst_(plain_desc({input[0], input[1], 1, 1})),
+  // The [N,C] output is, in memory, the [N,C,1,1] a pooling writes, in either layout (the same
+  // bytes for whole channel blocks): in src's, so that oneDNN runs its jit kernel rather than
+  // the reference one it takes for mixed layouts. Window = the whole plane, so there is no
+  // padding to include or exclude.
+  GlobalAvgPoolPrimitives(const Shape& input, Layout layout)
+      : src_(onednn::desc_of(input, layout)),
+        dst_(onednn::desc_of({input[0], input[1], 1, 1}, layout)),
         plane_size_(input[2] * input[3]),
         fwd_pd_(
             dnnl::pooling_forward::desc(
@@ -84,20 +85,20 @@ class GlobalAvgPoolOnednnOp final : public onednn::VariantOp<GlobalAvgPoolPrimit
   explicit GlobalAvgPoolOnednnOp(const Attrs& attrs) : VariantOp(global_avg_pool_schema(), attrs) {}
 
   void forward(const ForwardArgs& args) override {
-    run(args.inputs[0].shape,
+    run(args.inputs[0],
         [&](GlobalAvgPoolPrimitives& p) { p.forward(args.inputs[0].data, args.outputs[0].data); });
   }
 
   void backward(const BackwardArgs& args) override {
     if (args.grad_inputs[0].empty()) return;
-    run(args.inputs[0].shape, [&](GlobalAvgPoolPrimitives& p) {
+    run(args.inputs[0], [&](GlobalAvgPoolPrimitives& p) {
       p.backward(args.grad_outputs[0].data, args.grad_inputs[0].data);
     });
   }
 
  private:
-  std::unique_ptr<GlobalAvgPoolPrimitives> make(const Shape& input) const override {
-    return std::make_unique<GlobalAvgPoolPrimitives>(input);
+  std::unique_ptr<GlobalAvgPoolPrimitives> make(const Shape& input, Layout layout) const override {
+    return std::make_unique<GlobalAvgPoolPrimitives>(input, layout);
   }
 };
 
@@ -106,7 +107,7 @@ class GlobalAvgPoolOnednnOp final : public onednn::VariantOp<GlobalAvgPoolPrimit
 const OpVariant& global_avg_pool_onednn_variant() {
   static const OpVariant variant{"global_avg_pool", "onednn",
                                  onednn::supports<GlobalAvgPoolOnednnOp>,
-                                 onednn::create<GlobalAvgPoolOnednnOp>};
+                                 onednn::create<GlobalAvgPoolOnednnOp>, LayoutPolicy::kEach};
   return variant;
 }
 

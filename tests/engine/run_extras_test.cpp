@@ -1,5 +1,6 @@
 // `engine run` beyond the basic run directory: early stopping (and its survival across
-// --resume), the data-wait and throughput figures, and the test split's bootstrap intervals.
+// --resume), the data-wait and throughput figures, the test split's bootstrap intervals, and the
+// batch-norm calibration of initial weights.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
+#include "engine/io/safetensors.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/checkpoint.h"
@@ -312,3 +314,39 @@ TEST_F(RunExtrasTest, RunReportsDataWaitThroughputAndTestIntervals) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Initial weights
+
+// A run from initial weights matches the imported batch norms to its data before the first
+// step (train.bn_calibration_images) and says so; 0 keeps the file's values; a negative count
+// is refused at the setting.
+TEST_F(RunExtrasTest, InitialWeightsCalibrateTheirBatchNormsFromTheData) {
+  const fs::path graph = write("tiny.toml", kTinyGraph);
+  const fs::path weights = dir_ / "init.safetensors";
+  {
+    const emt::GraphFile file = emt::parse_graph_file(graph, kSmallData);
+    emt::Model source(file, 9);
+    emt::SafetensorsFile init;
+    init.tensors = source.params().to_tensors();
+    emt::write_safetensors(weights, init);
+  }
+  const std::vector<std::string> base =
+      with(kSmallData, {"train.epochs=1", "train.init_weights=" + weights.string()});
+  const fs::path out = dir_ / "run";
+  emt::run_pipeline(emt::parse_graph_file(graph, with(base, {"train.bn_calibration_images=8"})),
+                    {.out_dir = out});
+  const std::string log = read_text(out / emt::kLogFile);
+  EXPECT_NE(log.find("calibrated 5 imported batch norms over 8 images"), std::string::npos) << log;
+
+  const fs::path kept = dir_ / "kept";
+  emt::run_pipeline(emt::parse_graph_file(graph, with(base, {"train.bn_calibration_images=0"})),
+                    {.out_dir = kept});
+  EXPECT_EQ(read_text(kept / emt::kLogFile).find("calibrated"), std::string::npos);
+
+  EXPECT_THROW(emt::run_pipeline(
+                   emt::parse_graph_file(graph, with(base, {"train.bn_calibration_images=-1"})),
+                   {.out_dir = dir_ / "refused"}),
+               emt::GraphError);
+  EXPECT_FALSE(fs::exists(dir_ / "refused"));
+}

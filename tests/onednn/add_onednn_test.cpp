@@ -25,6 +25,12 @@ TEST(AddOnednn, MatchesReferenceOnAwkwardShapes) {
     check_case(shape, seed++);
 }
 
+TEST(AddOnednn, MatchesReferenceOnBlockedActivations) {
+  uint32_t seed = 1;
+  for (const Shape& shape : {Shape{2, 16, 5, 7}, Shape{1, 32, 9, 9}})
+    check_case(shape, seed++, {.blocked = true});
+}
+
 TEST(AddOnednn, SkipsNullGradients) {
   const Shape shape = {3, 7, 5, 9};
   check_case(shape, 1, {.wanted = {.input = false}});

@@ -61,6 +61,12 @@ TEST(BatchNormOnednn, MatchesReferenceInBothModes) {
   for (const Shape& shape : sweep()) check_case(shape, seed++);
 }
 
+TEST(BatchNormOnednn, MatchesReferenceOnBlockedActivations) {
+  uint32_t seed = 1;
+  for (const Shape& shape : {Shape{2, 16, 5, 7}, Shape{3, 32, 9, 1}, Shape{1, 48, 4, 4}})
+    check_case(shape, seed++, {.blocked = true});
+}
+
 TEST(BatchNormOnednn, EvalBeforeAnyTrainUsesTheGivenRunningStatistics) {
   uint32_t seed = 1;
   for (const Shape& shape : sweep())

@@ -104,6 +104,30 @@ TEST(Conv2dOnednn, MatchesReferenceOnGroupsAndEvenSizes) {
 // The activation runs as an eltwise post-op: on the plain-layout GEMM path (1x1) as on the
 // blocked one, with and without bias. Forward only, so eval passes; inputs scaled so that
 // relu6 clips.
+// As a compiled plan runs them: activations with whole 16-channel blocks arrive and leave
+// blocked (nChw16c), the others plain, so the stem (3 -> 16) and the mask logit (16 -> 1) mix
+// the two.
+TEST(Conv2dOnednn, MatchesReferenceOnBlockedActivations) {
+  const Case cases[] = {
+      {.n = 2, .c = 16, .h = 9, .w = 11, .out = 32, .kernel = 3},
+      {.n = 2, .c = 32, .h = 9, .w = 9, .out = 16, .kernel = 3, .stride = 2, .bias = false},
+      {.n = 2, .c = 32, .h = 7, .w = 13, .kernel = 3, .depthwise = true},
+      {.n = 1, .c = 32, .h = 9, .w = 9, .kernel = 3, .stride = 2, .depthwise = true},
+      {.n = 2, .c = 32, .h = 5, .w = 7, .out = 48, .kernel = 1},
+      {.n = 2, .c = 3, .h = 11, .w = 9, .out = 16, .kernel = 3, .stride = 2},
+      {.n = 2, .c = 16, .h = 9, .w = 7, .out = 1, .kernel = 3},
+  };
+  uint32_t seed = 1;
+  for (const Case& c : cases)
+    check_variant(conv2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}},
+                  name_of(c) + " blocked", seed++, CheckOptions{.blocked = true});
+  const Case fused{.n = 1, .c = 16, .h = 7, .w = 7, .out = 32, .kernel = 3, .activation = "relu6"};
+  CheckOptions options = activation_options();
+  options.blocked = true;
+  check_variant(conv2d_onednn_variant(), attrs_of(fused), {{1, 16, 7, 7}},
+                name_of(fused) + " blocked", seed, options);
+}
+
 TEST(Conv2dOnednn, ActivationMatchesReference) {
   const CheckOptions eval_only = activation_options();
   uint32_t seed = 1;
@@ -151,6 +175,34 @@ TEST(Conv2dOnednn, SameTfMatchesReference) {
     check_variant(conv2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}}, name_of(c), seed++,
                   eval_only);
   }
+}
+
+// The variant keeps its reordered weights while ForwardArgs::params_version stays, and must
+// reorder again once it moves: a stale copy would keep the first weights' output.
+TEST(Conv2dOnednn, ReorderedWeightsFollowTheParamsVersion) {
+  const Case c{.n = 2, .c = 16, .h = 7, .w = 7, .out = 32, .kernel = 3};
+  const Attrs attrs = attrs_of(c);
+  const Shape shape{c.n, c.c, c.h, c.w};
+  OpHarness ref("conv2d", attrs, {shape});
+  std::mt19937 rng(3);
+  ref.randomize(rng);
+  const std::unique_ptr<Op> op = conv2d_onednn_variant().create(attrs);
+  std::vector<float> out(ref.outputs[0].size());
+  auto run = [&](uint64_t version) {
+    const std::vector<Tensor> in = {{ref.inputs[0].data(), shape}};
+    const std::vector<Tensor> params = {{ref.params[0].data(), ref.inferred.params[0].shape},
+                                        {ref.params[1].data(), ref.inferred.params[1].shape}};
+    const std::vector<Tensor> outs = {{out.data(), ref.inferred.outputs[0]}};
+    op->forward({in, params, outs, Mode::kEval, 0, version});
+    ref.forward(Mode::kEval);
+  };
+  run(1);
+  expect_close("version 1", "output", out, ref.outputs[0]);
+  for (float& w : ref.params[0]) w = -2 * w;
+  run(2);
+  expect_close("weights changed, version 2", "output", out, ref.outputs[0]);
+  run(2);
+  expect_close("version 2 again", "output", out, ref.outputs[0]);
 }
 
 TEST(Conv2dOnednn, ActivationIsForwardOnly) {

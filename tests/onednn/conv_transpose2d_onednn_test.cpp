@@ -110,6 +110,33 @@ TEST(ConvTranspose2dOnednn, MatchesReferenceOnDecoderShapes) {
 // With a bias the activation follows the separate bias add (a post-op of the binary
 // primitive), without one it is a post-op of the deconvolution: both are swept. Forward only,
 // so eval passes; inputs scaled so that relu6 clips.
+// As a compiled plan runs them: whole 16-channel blocks blocked (nChw16c), the rest plain; the
+// bias then goes through a binary add on the blocked output.
+TEST(ConvTranspose2dOnednn, MatchesReferenceOnBlockedActivations) {
+  const Case cases[] = {
+      {.n = 2, .c = 32, .h = 5, .w = 7, .out = 16, .kernel = 3, .stride = 2, .output_pad = 1},
+      {.n = 2, .c = 16, .h = 6, .w = 5, .out = 32, .kernel = 3, .stride = 2, .bias = false},
+      {.n = 1, .c = 16, .h = 5, .w = 5, .out = 3, .kernel = 3, .stride = 2, .output_pad = 1},
+  };
+  uint32_t seed = 1;
+  for (const Case& c : cases)
+    check_variant(conv_transpose2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}},
+                  name_of(c) + " blocked", seed++, CheckOptions{.blocked = true});
+  const Case fused{.n = 1,
+                   .c = 16,
+                   .h = 5,
+                   .w = 5,
+                   .out = 32,
+                   .kernel = 3,
+                   .stride = 2,
+                   .output_pad = 1,
+                   .activation = "relu"};
+  CheckOptions options = activation_options();
+  options.blocked = true;
+  check_variant(conv_transpose2d_onednn_variant(), attrs_of(fused), {{1, 16, 5, 5}},
+                name_of(fused) + " blocked", seed, options);
+}
+
 TEST(ConvTranspose2dOnednn, ActivationMatchesReference) {
   const CheckOptions eval_only = activation_options();
   uint32_t seed = 1;

@@ -51,6 +51,14 @@ TEST(EltwiseOnednn, MatchesReferenceOnAwkwardShapesAndValues) {
   }
 }
 
+TEST(EltwiseOnednn, MatchesReferenceOnBlockedActivations) {
+  for (const OpVariant* variant : kVariants) {
+    uint32_t seed = 1;
+    for (const Shape& shape : {Shape{2, 16, 5, 7}, Shape{1, 32, 3, 3}})
+      check_case(*variant, shape, seed++, {.blocked = true});
+  }
+}
+
 TEST(EltwiseOnednn, EvalForwardMatchesToo) {
   for (const OpVariant* variant : kVariants)
     check_case(*variant, {2, 3, 5, 7}, 1,

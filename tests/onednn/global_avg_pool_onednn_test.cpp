@@ -30,6 +30,13 @@ TEST(GlobalAvgPoolOnednn, MatchesReferenceOnAwkwardShapes) {
   check_case({2, 1024, 4, 4}, seed++);
 }
 
+// The plan's encoder output arrives blocked (nChw16c); the [N, C] result is plain.
+TEST(GlobalAvgPoolOnednn, MatchesReferenceOnBlockedActivations) {
+  uint32_t seed = 1;
+  for (const Shape& shape : {Shape{2, 16, 5, 7}, Shape{3, 64, 4, 4}, Shape{1, 32, 1, 1}})
+    check_case(shape, seed++, {.blocked = true});
+}
+
 TEST(GlobalAvgPoolOnednn, SkipsNullGradient) {
   check_case({3, 7, 5, 9}, 1, {.wanted = {.input = false}});
 }

@@ -51,22 +51,65 @@ void expect_close(const std::string& repro, const std::string& what, const std::
   ADD_FAILURE() << line;
 }
 
-// OpHarness::backward zeroes the gradients first; the engine does not, and neither does this.
-void backward_accumulating(OpHarness& h) {
-  auto views = [](std::vector<std::vector<float>>& bufs, const std::vector<Shape>& shapes) {
-    std::vector<Tensor> out;
-    for (size_t i = 0; i < bufs.size(); ++i)
-      out.push_back({bufs[i].empty() ? nullptr : bufs[i].data(), shapes[i]});
-    return out;
-  };
-  std::vector<Shape> param_shapes;
-  for (const ParamSpec& p : h.inferred.params) param_shapes.push_back(p.shape);
-  auto in = views(h.inputs, h.input_shapes);
-  auto pa = views(h.params, param_shapes);
-  auto out = views(h.outputs, h.inferred.outputs);
-  auto gout = views(h.grad_outputs, h.inferred.outputs);
-  auto gin = views(h.grad_inputs, h.input_shapes);
-  auto gpa = views(h.grad_params, param_shapes);
+namespace {
+
+// Views of buffers; with kChannelBlocked, those whose shape can take it say so (their data
+// must then be blocked).
+std::vector<Tensor> views(std::vector<std::vector<float>>& bufs, const std::vector<Shape>& shapes,
+                          Layout layout = Layout::kPlain) {
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < bufs.size(); ++i)
+    out.push_back({bufs[i].empty() ? nullptr : bufs[i].data(), shapes[i],
+                   can_block_channels(shapes[i]) ? layout : Layout::kPlain});
+  return out;
+}
+
+std::vector<Shape> param_shapes(const OpHarness& h) {
+  std::vector<Shape> shapes;
+  for (const ParamSpec& p : h.inferred.params) shapes.push_back(p.shape);
+  return shapes;
+}
+
+void forward_in_layout(OpHarness& h, Mode mode, Layout layout) {
+  const std::vector<Shape> params = param_shapes(h);
+  auto in = views(h.inputs, h.input_shapes, layout);
+  auto pa = views(h.params, params);
+  auto out = views(h.outputs, h.inferred.outputs, layout);
+  h.op->forward({in, pa, out, mode, 7});
+}
+
+// Converts the blockable buffers between the plain and the blocked layout.
+void reblock(std::vector<std::vector<float>>& bufs, const std::vector<Shape>& shapes,
+             bool to_blocked) {
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    if (bufs[i].empty() || !can_block_channels(shapes[i])) continue;
+    std::vector<float> converted(bufs[i].size());
+    if (to_blocked)
+      block_channels(bufs[i].data(), shapes[i], converted.data());
+    else
+      unblock_channels(bufs[i].data(), shapes[i], converted.data());
+    bufs[i] = std::move(converted);
+  }
+}
+
+// The buffer as plain data, from a blocked one when `blocked` and its shape can take it.
+std::vector<float> plain(const std::vector<float>& buf, const Shape& shape, bool blocked) {
+  if (!blocked || buf.empty() || !can_block_channels(shape)) return buf;
+  std::vector<float> out(buf.size());
+  unblock_channels(buf.data(), shape, out.data());
+  return out;
+}
+
+}  // namespace
+
+void backward_accumulating(OpHarness& h, Layout layout) {
+  const std::vector<Shape> params = param_shapes(h);
+  auto in = views(h.inputs, h.input_shapes, layout);
+  auto pa = views(h.params, params);
+  auto out = views(h.outputs, h.inferred.outputs, layout);
+  auto gout = views(h.grad_outputs, h.inferred.outputs, layout);
+  auto gin = views(h.grad_inputs, h.input_shapes, layout);
+  auto gpa = views(h.grad_params, params);
   h.op->backward({in, pa, out, gout, gin, gpa});
 }
 
@@ -126,6 +169,12 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
     if (!input_wanted(i)) var.grad_inputs[i].clear();
   for (size_t i = 0; i < var.grad_params.size(); ++i)
     if (!param_wanted(i)) var.grad_params[i].clear();
+  const Layout layout = options.blocked ? Layout::kChannelBlocked : Layout::kPlain;
+  if (options.blocked) {
+    reblock(var.inputs, var.input_shapes, true);
+    reblock(var.grad_inputs, var.input_shapes, true);
+    reblock(var.grad_outputs, var.inferred.outputs, true);
+  }
 
   auto index = [](const char* what, size_t i) {
     return i == 0 ? std::string(what) : what + std::to_string(i);
@@ -135,17 +184,20 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
     const std::string p = std::string(step.mode == Mode::kTrain ? " train" : " eval") + " pass" +
                           std::to_string(++pass);
     ref.forward(step.mode);
-    var.forward(step.mode);
+    forward_in_layout(var, step.mode, layout);
     for (size_t o = 0; o < ref.outputs.size(); ++o)
-      expect_close(repro, index("output", o) + p, var.outputs[o], ref.outputs[o]);
+      expect_close(repro, index("output", o) + p,
+                   plain(var.outputs[o], ref.inferred.outputs[o], options.blocked), ref.outputs[o]);
     for (size_t i = 0; i < ref.params.size(); ++i)
       expect_close(repro, ref.inferred.params[i].name + p, var.params[i], ref.params[i]);
     if (!step.backward) continue;
     backward_accumulating(ref);
-    backward_accumulating(var);
+    backward_accumulating(var, layout);
     for (size_t i = 0; i < ref.grad_inputs.size(); ++i)
       if (input_wanted(i))
-        expect_close(repro, index("grad_input", i) + p, var.grad_inputs[i], ref.grad_inputs[i]);
+        expect_close(repro, index("grad_input", i) + p,
+                     plain(var.grad_inputs[i], var.input_shapes[i], options.blocked),
+                     ref.grad_inputs[i]);
     for (size_t i = 0; i < ref.grad_params.size(); ++i)
       if (param_wanted(i))
         expect_close(repro, "grad_" + ref.inferred.params[i].name + p, var.grad_params[i],

@@ -40,6 +40,10 @@ struct CheckOptions {
   // Runs this instance of the variant (still owned by the caller) instead of a fresh one: an op
   // that sees several input shapes must keep their primitives apart.
   Op* op = nullptr;
+  // Hands the variant every activation (inputs, outputs and their gradients) whose shape can
+  // take it channel-blocked, as a compiled plan keeps them between variants that take that
+  // layout (LayoutPolicy); its results are unblocked before the comparison.
+  bool blocked = false;
 };
 
 // Adds a failure with a one-line repro ("<repro> <what> max_abs_err=.. tol=..") unless every
@@ -48,7 +52,8 @@ void expect_close(const std::string& repro, const std::string& what, const std::
                   const std::vector<float>& want);
 
 // OpHarness::backward zeroes the gradients first; the engine does not, and neither does this.
-void backward_accumulating(OpHarness& h);
+// Activations whose shape can take it are passed in `layout`.
+void backward_accumulating(OpHarness& h, Layout layout = Layout::kPlain);
 
 // Every value of every buffer from U(-1, 1).
 void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng);
