@@ -4,11 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <numbers>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <stdexcept>
 
+#include "engine/eval/plots.h"
+#include "engine/eval/plots.h"
 #include "engine/io/atomic_file.h"
 #include "ops/core/parallel.h"
 
@@ -59,9 +60,7 @@ void validate(const PhantomConfig& cfg, int index = 0) {
   }
 }
 
-double angle_of_step(int i) {
-  return kTwoPi * i / kOutlineSteps;
-}
+double angle_of_step(int i) { return kTwoPi * i / kOutlineSteps; }
 
 // Benign masses are mostly circumscribed ovals, wider than tall (parallel to the skin).
 std::vector<double> benign_outline(Rng& rng, double radius) {
@@ -287,16 +286,10 @@ std::vector<RawSample> generate_phantom_set(const PhantomConfig& cfg) {
 void write_phantom_busi_layout(const std::vector<RawSample>& samples,
                                const std::filesystem::path& dir) {
   for (const char* cls : {"benign", "malignant"}) std::filesystem::create_directories(dir / cls);
-  std::vector<uchar> png;
   for (const RawSample& s : samples) {
     const std::filesystem::path base = dir / (s.label == 1 ? "malignant" : "benign");
-    for (const auto& [suffix, image] : {std::pair{".png", &s.image}, {"_mask.png", &s.mask}}) {
-      const std::filesystem::path path = base / (s.id + suffix);
-      if (!cv::imencode(".png", *image, png)) {
-        throw std::runtime_error(path.string() + ": PNG encoding failed");
-      }
-      write_file_atomic(path, {reinterpret_cast<const char*>(png.data()), png.size()});
-    }
+    for (const auto& [suffix, image] : {std::pair{".png", &s.image}, {"_mask.png", &s.mask}})
+      write_png(base / (s.id + suffix), *image);
   }
 }
 

@@ -7,12 +7,13 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
+
+#include "engine/io/image_codec.h"
 
 namespace emt {
 namespace fs = std::filesystem;
@@ -72,11 +73,9 @@ cv::Mat decode_grey(const fs::path& path) {
   if (jpeg && !jpeg_complete(bytes)) throw ReadFailure(path.string(), "truncated JPEG");
   cv::Mat raw;
   try {
-    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
-                         const_cast<char*>(bytes.data()));
-    raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    throw ReadFailure(path.string(), "cannot decode image: " + e.msg);
+    raw = decode_image(bytes);
+  } catch (const std::runtime_error& e) {
+    throw ReadFailure(path.string(), std::string("cannot decode image: ") + e.what());
   }
   if (raw.empty()) {
     throw ReadFailure(path.string(),

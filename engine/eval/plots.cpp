@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <vector>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/image_codec.h"
 
 namespace emt {
 namespace {
@@ -218,9 +218,12 @@ void Axes::frame(cv::Mat& canvas, const std::string& title, const std::string& x
 }  // namespace draw
 
 void write_png(const std::filesystem::path& path, const cv::Mat& image) {
-  std::vector<uchar> bytes;
-  if (image.empty() || !cv::imencode(".png", image, bytes))
-    throw std::runtime_error(path.string() + ": cannot encode the image as PNG");
+  std::vector<unsigned char> bytes;
+  try {
+    bytes = encode_png(image);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(path.string() + ": cannot encode the image as PNG: " + e.what());
+  }
   write_file_atomic(path, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
 }
 
