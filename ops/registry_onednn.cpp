@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include "ops/core/onednn_context.h"
+
 #define EMT_ONEDNN_VARIANT(name)            \
   namespace emt {                           \
   const OpVariant& name##_onednn_variant(); \
@@ -25,6 +27,8 @@ const OpVariant* find_onednn_variant(const std::string& op) {
     if (v->op == op) return v;
   return nullptr;
 }
+
+std::string onednn_bf16_unsupported_reason() { return onednn::bf16_unsupported_reason(); }
 
 void set_onednn_threads(int threads) { omp_set_num_threads(threads); }
 

@@ -5,15 +5,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <random>
 
 #include "engine/bench/peak.h"
+#include "engine/data/batch.h"
+#include "engine/data/phantom.h"
+#include "engine/data/preprocess.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
 #include "engine/onnx/export.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
@@ -142,6 +148,59 @@ void print_profile(std::ostream& out, const std::string& what, const Executor& e
     out << "    " << fmt("%8.2f ms  ", 1e3 * rows[i].first) << rows[i].second << "\n";
 }
 
+// The agreement of bf16 with fp32 inference on a phantom test set, as issue 3 asks it:
+// the classifier's probabilities and the masks thresholded at 0.5.
+struct Bf16Agreement {
+  int images = 0;
+  double max_prob_diff = 0;  // max |p_bf16 - p_fp32|
+  double mean_dice = 0;      // mean Dice(mask_bf16, mask_fp32); 1 when both are empty
+};
+
+constexpr int kAgreementImages = 64;
+
+Bf16Agreement bf16_agreement(const GraphFile& file, Executor& fp32, Executor& bf16) {
+  const int64_t size = file.config.get_int("data.input_size");
+  const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
+  const Normalization norm{static_cast<float>(file.config.get_float("data.norm_mean")),
+                           static_cast<float>(file.config.get_float("data.norm_std"))};
+  // Another seed than the default training set's, so that trained weights meet unseen images.
+  const PhantomConfig phantom{.count = kAgreementImages, .seed = 7};
+  Bf16Agreement result;
+  double dice_sum = 0;
+  const int64_t batch = fp32.program().batch;
+  for (int first = 0; first + batch <= kAgreementImages; first += batch) {
+    std::vector<Sample> samples;
+    for (int i = first; i < first + batch; ++i)
+      samples.push_back(
+          preprocess(generate_phantom(phantom, i), static_cast<int>(size), channels, norm));
+    std::vector<const Sample*> pointers;
+    for (const Sample& s : samples) pointers.push_back(&s);
+    for (Executor* exec : {&fp32, &bf16}) {
+      load_batch(*exec, pointers);
+      exec->forward();
+    }
+    const std::vector<float> p32 = fp32.read(fp32.program().outputs.at(kClassOutput)),
+                             p16 = bf16.read(bf16.program().outputs.at(kClassOutput));
+    for (size_t i = 0; i < p32.size(); ++i)
+      result.max_prob_diff = std::max(result.max_prob_diff, double(std::abs(p16[i] - p32[i])));
+    const std::vector<float> m32 = fp32.read(fp32.program().outputs.at(kMaskOutput)),
+                             m16 = bf16.read(bf16.program().outputs.at(kMaskOutput));
+    const size_t per = m32.size() / static_cast<size_t>(batch);
+    for (int64_t k = 0; k < batch; ++k) {
+      int64_t both = 0, either = 0;
+      for (size_t i = k * per; i < (k + 1) * per; ++i) {
+        const bool a = m32[i] >= 0.5f, b = m16[i] >= 0.5f;
+        both += a && b;
+        either += int64_t(a) + int64_t(b);
+      }
+      dice_sum += either == 0 ? 1.0 : 2.0 * double(both) / double(either);
+      ++result.images;
+    }
+  }
+  result.mean_dice = dice_sum / result.images;
+  return result;
+}
+
 }  // namespace
 
 std::string program_json(const Program& program) {
@@ -202,6 +261,8 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
     init_threading(threads);
     BenchFigures& f = results[threads];
     Model model(file, 1, options.backend);
+    if (!options.weights.empty())
+      model.params().load_tensors(read_safetensors(options.weights), options.weights.string());
 
     Executor& b1 = model.executor(1, Mode::kEval);
     random_inputs(b1);
@@ -220,6 +281,28 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
     f["infer_b16_img_s"] =
         kThroughputBatch / median_seconds(options.iterations, [&] { b16.forward(); });
 
+    std::optional<Bf16Agreement> agreement;
+    if (options.precision == Precision::kBf16) {
+      // A second model with the same weights: switching the first one's precision would drop
+      // the fp32 executors the agreement compares with. Before the training figure, whose
+      // optimizer steps move the first model's weights.
+      Model bf16_model(file, 1, options.backend);
+      if (!options.weights.empty())
+        bf16_model.params().load_tensors(read_safetensors(options.weights),
+                                         options.weights.string());
+      bf16_model.set_inference_precision(Precision::kBf16);
+      Executor& bf16_b1 = bf16_model.executor(1, Mode::kEval);
+      random_inputs(bf16_b1);
+      f["bf16_infer_b1_ms"] = 1e3 * median_seconds(options.iterations, [&] { bf16_b1.forward(); });
+      Executor& bf16_b16 = bf16_model.executor(kThroughputBatch, Mode::kEval);
+      random_inputs(bf16_b16);
+      f["bf16_infer_b16_img_s"] =
+          kThroughputBatch / median_seconds(options.iterations, [&] { bf16_b16.forward(); });
+      agreement = bf16_agreement(file, b16, bf16_b16);
+      f["bf16_max_prob_diff"] = agreement->max_prob_diff;
+      f["bf16_mask_dice"] = agreement->mean_dice;
+    }
+
     Executor& train = model.executor(kThroughputBatch, Mode::kTrain);
     random_inputs(train);
     auto adam = Optimizer::make({});
@@ -232,6 +315,7 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
                              adam->step(slots, 1e-4);
                            });
     f["gflops"] = 2.0 * macs * f["infer_b16_img_s"] / 1e9;
+
     f["peak_gflops"] = measure_peak_gflops(threads);
 
     if (options.baselines) {
@@ -261,6 +345,16 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
     print_row(out, "infer batch 1 (ms)", f, "infer_b1_ms", true);
     print_row(out, "infer batch 16 (img/s)", f, "infer_b16_img_s", false);
     print_row(out, "train batch 16 (img/s)", f, "train_b16_img_s", false);
+    if (agreement) {
+      out << "  bf16 inference: batch 1 " << fmt("%.1f", f["bf16_infer_b1_ms"]) << " ms ("
+          << fmt("%.2f", f["infer_b1_ms"] / f["bf16_infer_b1_ms"]) << "x our fp32), batch 16 "
+          << fmt("%.1f", f["bf16_infer_b16_img_s"]) << " img/s ("
+          << fmt("%.2f", f["bf16_infer_b16_img_s"] / f["infer_b16_img_s"]) << "x our fp32)\n";
+      out << "  bf16 vs fp32 on " << agreement->images << " phantom images ("
+          << (options.weights.empty() ? "random" : "given") << " weights): max |p_bf16 - p_fp32| "
+          << fmt("%.2e", agreement->max_prob_diff) << ", mean mask Dice "
+          << fmt("%.4f", agreement->mean_dice) << "\n";
+    }
     out << "  achieved " << fmt("%.1f", f["gflops"]) << " GFLOP/s at batch-16 inference = "
         << fmt("%.1f", 100.0 * f["gflops"] / f["peak_gflops"]) << "% of the measured peak "
         << fmt("%.0f", f["peak_gflops"]) << " GFLOP/s\n";

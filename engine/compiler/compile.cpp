@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <functional>
 #include <set>
+#include <stdexcept>
 
 #include "engine/compiler/fusion.h"
 #include "engine/compiler/layout.h"
@@ -51,6 +52,11 @@ class Compiler {
     check_objective();
     if (options_.fuse) fuse_for_inference(p_);
     if (options_.blocked_layouts) assign_layouts(p_);
+    if (options_.precision == Precision::kBf16) {
+      check_bf16();
+      assign_precision(p_);
+    }
+    p_.precision = options_.precision;
     return std::move(p_);
   }
 
@@ -173,6 +179,20 @@ class Compiler {
     p_.steps.push_back(std::move(step));
   }
 
+  // bf16 is an inference plan between blocked oneDNN variants on a CPU that runs it natively;
+  // anything else would silently compute f32 or run slower than f32.
+  void check_bf16() const {
+    const std::string what = "precision bf16 for graph '" + g_.name + "': ";
+    if (!options_.fuse)
+      throw std::invalid_argument(what +
+                                  "bf16 is for inference only (a fused eval program); training "
+                                  "and unfused programs run in fp32");
+    if (p_.backend != Backend::kOnednn || !options_.blocked_layouts)
+      throw std::invalid_argument(what + "needs the onednn backend with blocked layouts");
+    const std::string reason = onednn_bf16_unsupported_reason();
+    if (!reason.empty()) throw std::runtime_error(what + reason);
+  }
+
   void check_objective() {
     for (size_t i = 0; i < g_.objective.terms.size(); ++i) {
       const LossTerm& t = g_.objective.terms[i];
@@ -213,6 +233,7 @@ void choose_variant(Step& step, Backend backend, const Attrs& attrs,
   step.op = variant->create(attrs);
   step.impl = "onednn";
   step.layouts = variant->layouts;
+  step.bf16 = variant->bf16;
 }
 
 int Program::value(const std::string& name) const {
@@ -242,6 +263,16 @@ int64_t Program::macs_per_sample() const {
 Program compile(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend,
                 const CompileOptions& options) {
   return Compiler(std::move(graph), batch, backend, options).run();
+}
+
+const char* precision_name(Precision precision) {
+  return precision == Precision::kBf16 ? "bf16" : "fp32";
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "bf16") return Precision::kBf16;
+  throw std::invalid_argument("unknown precision '" + name + "' (fp32 or bf16)");
 }
 
 const char* backend_name(Backend backend) {

@@ -147,13 +147,19 @@ std::string format_plan(const Program& program) {
 
 std::string format_dispatch(const Program& program) {
   std::ostringstream out;
-  int blocked = 0;
-  for (const ValueInfo& v : program.values) blocked += v.layout == Layout::kChannelBlocked;
+  int blocked = 0, bf16 = 0;
+  for (const ValueInfo& v : program.values) {
+    blocked += v.layout == Layout::kChannelBlocked;
+    bf16 += v.dtype == DataType::kBF16;
+  }
   out << "dispatch (backend " << backend_name(program.backend) << "; " << blocked << " of "
-      << program.values.size() << " values kept channel-blocked)\n";
+      << program.values.size() << " values kept channel-blocked";
+  if (program.precision == Precision::kBf16) out << ", " << bf16 << " of them in bf16";
+  out << ")\n";
   for (const Step& s : program.steps) {
+    const ValueInfo& output = program.values[s.output];
     out << "  " << pad(s.node->name, 32) << pad(s.node->op, 18) << pad(s.impl, 10)
-        << layout_name(program.values[s.output].layout);
+        << pad(layout_name(output.layout), 8) << dtype_name(output.dtype);
     if (!s.dispatch_note.empty()) out << "  (" << s.dispatch_note << ")";
     out << "\n";
   }

@@ -24,6 +24,14 @@ const char* backend_name(Backend backend);
 // Throws std::invalid_argument naming the accepted values.
 Backend parse_backend(const std::string& name);
 
+// The element type of an inference plan's activations. bf16 is for inference only (a fused
+// program): training and everything the engine reads or writes stay f32.
+enum class Precision { kFp32, kBf16 };
+
+const char* precision_name(Precision precision);
+// Throws std::invalid_argument naming the accepted values.
+Precision parse_precision(const std::string& name);
+
 struct ValueInfo {
   std::string name;
   Shape shape;  // with the batch axis first
@@ -33,6 +41,10 @@ struct ValueInfo {
   // In the arena, and so for its gradient too. Blocked only between variants that take it,
   // never for inputs, targets, outputs or what the objective reads.
   Layout layout = Layout::kPlain;
+  // bf16 only in a bf16 plan, and only when blocked between variants that take bf16 (so never
+  // for what the engine reads, nor for a reference kernel's tensor); the gradient, when there
+  // is one, is always f32.
+  DataType dtype = DataType::kF32;
 };
 
 struct ParamInfo {
@@ -63,6 +75,7 @@ struct Step {
   std::string impl = "reference";  // which kernel runs this step
   std::string dispatch_note;       // why a faster variant was not chosen (empty when it was)
   LayoutPolicy layouts = LayoutPolicy::kPlainOnly;  // of the kernel that runs it
+  bool bf16 = false;                                // the kernel takes bf16 (OpVariant::bf16)
   // Inference fusion: the nodes this step absorbed (a batch norm, then an activation), whose
   // values the program no longer has, and how the batch norm's params fold into the op's.
   std::vector<const Node*> fused;
@@ -79,6 +92,11 @@ struct CompileOptions {
   // oneDNN backend: keeps activations channel-blocked (nChw16c) between the variants that take
   // that layout, so that they do not reorder at every op. Off: every activation is plain.
   bool blocked_layouts = true;
+  // kBf16 (with fuse and the oneDNN backend on a CPU with AVX512-BF16 or AMX; otherwise
+  // compile() throws saying which is missing): the blocked activations between variants that
+  // take bf16 are stored and computed in bf16; weights are rounded to bf16 when the
+  // convolutions reorder them, biases and accumulation stay f32.
+  Precision precision = Precision::kFp32;
 };
 
 struct Program {
@@ -91,7 +109,8 @@ struct Program {
   std::map<std::string, int> outputs;      // public output name -> value index
   std::vector<std::string> removed_nodes;  // dead code: feeds neither an output nor the objective
   Backend backend = Backend::kReference;
-  bool fused = false;                     // compiled with CompileOptions::fuse
+  bool fused = false;  // compiled with CompileOptions::fuse
+  Precision precision = Precision::kFp32;
   std::vector<std::string> elided_nodes;  // removed by fusion as the identity in eval (dropout)
 
   int value(const std::string& name) const;  // throws std::out_of_range naming the value

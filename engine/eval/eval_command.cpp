@@ -195,6 +195,10 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
   }
   Model model(file, 0, options.backend);
   model.params().load_tensors(weights, options.weights.string());
+  model.set_inference_precision(options.precision);
+  if (options.precision != Precision::kFp32)
+    log(options.console, std::string("precision: ") + precision_name(options.precision) +
+                             " inference (activations between oneDNN convolutions)");
 
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
   const Dataset data = load_dataset(config, channels);

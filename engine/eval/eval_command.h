@@ -34,6 +34,9 @@ struct EvalCommandOptions {
   std::optional<double> target_sensitivity;  // in (0, 1]: choose the threshold on val
   std::string split = "all";                 // "all", "train", "val" or "test"
   Backend backend = Backend::kReference;
+  // kBf16: the network runs in bf16 where oneDNN can (CompileOptions::precision); metrics are
+  // computed in f32 from its outputs as ever.
+  Precision precision = Precision::kFp32;
   int bootstrap_resamples = 2000;
   uint64_t bootstrap_seed = 42;
   int overlays = 4;                 // best and worst images by Dice drawn, each

@@ -21,6 +21,17 @@ Executor::Executor(Program program, ParamStore& params, Mode mode)
     : program_(std::move(program)), params_(params), mode_(mode) {
   if (program_.fused && mode == Mode::kTrain)
     throw std::logic_error("a fused program runs in eval mode only: compile it unfused to train");
+  // The compiler guarantees this (assign_precision); a reference kernel reading bf16 bytes as
+  // floats would compute garbage without a sign of it, so a broken guarantee stops here.
+  for (const Step& step : program_.steps) {
+    if (step.bf16) continue;
+    std::vector<int> tensors = step.inputs;
+    tensors.push_back(step.output);
+    for (int v : tensors)
+      if (program_.values[v].dtype != DataType::kF32)
+        throw std::logic_error("step '" + step.node->name + "' (" + step.impl +
+                               ") cannot take bf16 value '" + program_.values[v].name + "'");
+  }
   plan_ = plan_memory(program_, mode == Mode::kTrain ? Lifetime::kTraining : Lifetime::kInference);
   arena_.assign(static_cast<size_t>(plan_.arena_floats), 0.0f);
   if (mode == Mode::kTrain) {
@@ -69,16 +80,21 @@ void Executor::refold() {
 
 Tensor Executor::view(std::vector<float>& arena, int index) {
   const ValueInfo& info = program_.values[index];
-  return {arena.data() + plan_.offsets[index], info.shape, info.layout};
+  return {arena.data() + plan_.offsets[index], info.shape, info.layout, info.dtype};
 }
 
 Tensor Executor::value(int index) { return view(arena_, index); }
 
 std::vector<float> Executor::read(int index) {
   const Tensor t = value(index);
-  if (t.layout == Layout::kPlain) return {t.data, t.data + t.numel()};
-  std::vector<float> plain(static_cast<size_t>(t.numel()));
-  unblock_channels(t.data, t.shape, plain.data());
+  std::vector<float> values(t.data, t.data + t.numel());
+  if (t.dtype == DataType::kBF16) {
+    const auto* bf16 = reinterpret_cast<const uint16_t*>(t.data);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = from_bf16(bf16[i]);
+  }
+  if (t.layout == Layout::kPlain) return values;
+  std::vector<float> plain(values.size());
+  unblock_channels(values.data(), t.shape, plain.data());
   return plain;
 }
 

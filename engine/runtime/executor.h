@@ -25,7 +25,8 @@ class Executor {
   // inputs are always plain).
   Tensor value(int index);
   Tensor value(const std::string& name) { return value(program_.value(name)); }
-  // A plain copy of any value, e.g. an intermediate one the oneDNN plan keeps blocked.
+  // A plain f32 copy of any value, e.g. an intermediate one the oneDNN plan keeps blocked or
+  // in bf16.
   std::vector<float> read(int index);
   std::vector<float> read(const std::string& name) { return read(program_.value(name)); }
 

@@ -10,7 +10,9 @@ Model::Model(const GraphFile& file, uint64_t init_seed, Backend backend)
 Executor& Model::executor(int64_t batch, Mode mode) {
   auto& slot = executors_[{batch, mode}];
   if (!slot) {
-    const CompileOptions options{.fuse = mode == Mode::kEval && fuse_inference_};
+    const bool eval = mode == Mode::kEval;
+    const CompileOptions options{.fuse = eval && fuse_inference_,
+                                 .precision = eval ? precision_ : Precision::kFp32};
     slot = std::make_unique<Executor>(compile(graph_, batch, backend_, options), params_, mode);
   }
   return *slot;
@@ -19,6 +21,16 @@ Executor& Model::executor(int64_t batch, Mode mode) {
 void Model::set_inference_fusion(bool enabled) {
   if (enabled == fuse_inference_) return;
   fuse_inference_ = enabled;
+  drop_eval_executors();
+}
+
+void Model::set_inference_precision(Precision precision) {
+  if (precision == precision_) return;
+  precision_ = precision;
+  drop_eval_executors();
+}
+
+void Model::drop_eval_executors() {
   std::erase_if(executors_, [](const auto& entry) { return entry.first.second == Mode::kEval; });
 }
 

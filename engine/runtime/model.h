@@ -29,10 +29,19 @@ class Model {
   void set_inference_fusion(bool enabled);
   bool inference_fusion() const { return fuse_inference_; }
 
+  // The precision of eval executors (fused ones: bf16 is for inference only; training stays
+  // fp32). Changing it drops the cached eval executors, as set_inference_fusion does; compiling
+  // one throws when bf16 cannot run (see CompileOptions::precision).
+  void set_inference_precision(Precision precision);
+  Precision inference_precision() const { return precision_; }
+
  private:
+  void drop_eval_executors();
+
   std::shared_ptr<const Graph> graph_;
   Backend backend_;
   bool fuse_inference_ = true;
+  Precision precision_ = Precision::kFp32;
   ParamStore params_;
   std::map<std::pair<int64_t, Mode>, std::unique_ptr<Executor>> executors_;
 };

@@ -9,11 +9,12 @@ namespace {
 using dnnl::memory;
 
 // Both inputs have the output's shape (add does not broadcast) and, by LayoutPolicy::kUniform,
-// its layout, so every tensor runs as one flat run of numel floats whichever layout it has.
+// its layout and dtype, so every tensor runs as one flat run of numel elements whichever
+// layout it has.
 class AddPrimitives {
  public:
-  explicit AddPrimitives(const Shape& shape)
-      : data_(onednn::plain_desc({shape_numel(shape)})),
+  AddPrimitives(const Shape& shape, DataType dtype)
+      : data_(onednn::desc_of({shape_numel(shape)}, Layout::kPlain, dtype)),
         pd_(dnnl::binary::desc(dnnl::algorithm::binary_add, data_, data_, data_),
             onednn::engine()) {}
 
@@ -60,16 +61,20 @@ class AddOnednnOp final : public onednn::VariantOp<AddPrimitives> {
   }
 
  private:
-  std::unique_ptr<AddPrimitives> make(const Shape& input, Layout) const override {
-    return std::make_unique<AddPrimitives>(input);
+  std::unique_ptr<AddPrimitives> make(const Shape& input, Layout, DataType dtype) const override {
+    return std::make_unique<AddPrimitives>(input, dtype);
   }
 };
 
 }  // namespace
 
 const OpVariant& add_onednn_variant() {
-  static const OpVariant variant{"add", "onednn", onednn::supports<AddOnednnOp>,
-                                 onednn::create<AddOnednnOp>, LayoutPolicy::kUniform};
+  static const OpVariant variant{"add",
+                                 "onednn",
+                                 onednn::supports<AddOnednnOp>,
+                                 onednn::create<AddOnednnOp>,
+                                 LayoutPolicy::kUniform,
+                                 /*bf16=*/true};
   return variant;
 }
 

@@ -215,7 +215,8 @@ class BatchNormOnednnOp final : public onednn::VariantOp<BatchNormPrimitives> {
   }
 
  private:
-  std::unique_ptr<BatchNormPrimitives> make(const Shape& input, Layout layout) const override {
+  std::unique_ptr<BatchNormPrimitives> make(const Shape& input, Layout layout,
+                                            DataType) const override {
     return std::make_unique<BatchNormPrimitives>(input, layout, eps_);
   }
 

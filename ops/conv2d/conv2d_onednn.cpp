@@ -59,7 +59,11 @@ class Primitives final : public ConvPrimitives {
         pad_l_{spec.pad_top, spec.pad_left},
         pad_r_{spec.pad_bottom, spec.pad_right},
         gemm_layouts_(gemm_on_plain(spec)),
+        compute_type_(spec.src_dtype == DataType::kBF16 || spec.dst_dtype == DataType::kBF16
+                          ? memory::data_type::bf16
+                          : memory::data_type::f32),
         external_bias_(spec.transposed && spec.bias),
+        widened_dst_(external_bias_ && spec.dst_dtype == DataType::kBF16),
         fwd_pd_(make_forward_pd()) {}
 
   void forward(const float* src, const float* weights, const float* bias, float* dst,
@@ -72,10 +76,10 @@ class Primitives final : public ConvPrimitives {
       fwd_->dst = Port(user_dst(), fwd_pd_.dst_desc(), Role::kWrite, kDst);
       if (external_bias_) {
         // The activation must follow the bias, so it rides on the add, not on the primitive.
-        fwd_->bias_add = dnnl::binary(
-            dnnl::binary::primitive_desc(dnnl::binary::desc(dnnl::algorithm::binary_add, user_dst(),
-                                                            channel_vector(), user_dst()),
-                                         activation_attr(), engine()));
+        const memory::desc sum = widened_dst_ ? fwd_pd_.dst_desc() : user_dst();
+        fwd_->bias_add = dnnl::binary(dnnl::binary::primitive_desc(
+            dnnl::binary::desc(dnnl::algorithm::binary_add, sum, channel_vector(), sum),
+            activation_attr(), engine()));
       } else if (spec_.bias) {
         fwd_->bias = Port(plain_bias(), fwd_pd_.bias_desc(), Role::kRead, kBias);
       }
@@ -85,13 +89,15 @@ class Primitives final : public ConvPrimitives {
               {DNNL_ARG_DST, fwd_->dst.bind(dst)}};
     if (spec_.bias && !external_bias_) args[DNNL_ARG_BIAS] = fwd_->bias.bind(bias);
     fwd_->prim.execute(stream(), args);
-    fwd_->dst.finish();
+    if (!widened_dst_) fwd_->dst.finish();
     if (external_bias_) {
-      const memory out = wrap(user_dst(), dst);
+      // A widened dst gets its bias in scratch, in f32, and is rounded once by finish().
+      const memory out = widened_dst_ ? fwd_->dst.bound() : wrap(user_dst(), dst);
       fwd_->bias_add.execute(stream(), {{DNNL_ARG_SRC_0, out},
                                         {DNNL_ARG_SRC_1, wrap(channel_vector(), bias)},
                                         {DNNL_ARG_DST, out}});
     }
+    if (widened_dst_) fwd_->dst.finish();
     stream().wait();
   }
 
@@ -181,13 +187,27 @@ class Primitives final : public ConvPrimitives {
            s.src_layout == Layout::kPlain && s.dst_layout == Layout::kPlain;
   }
 
+  // The primitive's choice of layout for an argument, in the dtype it computes in: the user's
+  // own for dst and biases, compute_type_ for src and weights. A bf16 activation is taken in its
+  // own layout (nChw16c), which oneDNN 2.6's jit bf16 kernels run on: with format_tag::any it
+  // picks brgemm kernels on nhwc, and then every convolution reorders its src and dst (EMT-Net
+  // 224x224 bf16 inference at batch 16 on one core: 71 img/s, against 92 img/s as it is).
   memory::desc md(const memory::desc& user) const {
-    if (gemm_layouts_) return user;
-    return memory::desc(user.dims(), memory::data_type::f32, memory::format_tag::any);
+    if (gemm_layouts_ || user.data_type() == memory::data_type::bf16) return user;
+    return memory::desc(user.dims(), user.data_type(), memory::format_tag::any);
+  }
+  // What the primitive writes: a widened dst is the user's in f32.
+  memory::desc primitive_dst() const {
+    if (!widened_dst_) return md(user_dst());
+    return desc_of(spec_.dst, spec_.dst_layout, DataType::kF32);
+  }
+  memory::desc md_compute(const memory::desc& user) const {
+    if (gemm_layouts_ || user.data_type() == memory::data_type::bf16) return user;
+    return memory::desc(user.dims(), compute_type_, memory::format_tag::any);
   }
 
-  memory::desc user_src() const { return desc_of(spec_.src, spec_.src_layout); }
-  memory::desc user_dst() const { return desc_of(spec_.dst, spec_.dst_layout); }
+  memory::desc user_src() const { return desc_of(spec_.src, spec_.src_layout, spec_.src_dtype); }
+  memory::desc user_dst() const { return desc_of(spec_.dst, spec_.dst_layout, spec_.dst_dtype); }
   memory::desc plain_bias() const { return plain_desc({spec_.dst[1]}); }
   // The bias as [1, OC, 1, 1]: the same buffer, in the shape a binary primitive broadcasts,
   // and in dst's layout (the same bytes for whole channel blocks), without which oneDNN falls
@@ -228,8 +248,8 @@ class Primitives final : public ConvPrimitives {
     return typename Family::Fwd::primitive_desc(
         typename Family::Fwd::desc(
             inference ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
-            Family::kAlgorithm, md(user_src()), md(plain_weights()),
-            spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(), md(user_dst()),
+            Family::kAlgorithm, md_compute(user_src()), md_compute(plain_weights()),
+            spec_.bias && !external_bias_ ? md(plain_bias()) : memory::desc(), primitive_dst(),
             strides_, pad_l_, pad_r_),
         external_bias_ ? dnnl::primitive_attr() : activation_attr(), engine());
   }
@@ -237,6 +257,7 @@ class Primitives final : public ConvPrimitives {
   ConvSpec spec_;
   memory::dims strides_, pad_l_, pad_r_;
   bool gemm_layouts_;
+  memory::data_type compute_type_;  // of src and weights: see ConvSpec::src_dtype
   // oneDNN 2.6 adds a deconvolution's bias in a separate reference pass: 9.7 of the 15.6 ms
   // forward of the decoder's 3x3 s2 64->64 32x32 at N=16 on one core. A jit binary add on the
   // plain output does it in 0.6 ms. (A binary on the blocked output would need the bias in the
@@ -244,6 +265,13 @@ class Primitives final : public ConvPrimitives {
   // the weights primitive, and reduction primitives only have reference kernels, so it stays.)
   // Convolutions fuse their bias into the kernel.
   bool external_bias_;
+  // With a bf16 dst, dst += bias on the rounded dst would round twice (tests/onednn measured
+  // 0.04 off), while the primitive's own bias pass is the reference one (EMT-Net 224x224 bf16
+  // batch 1: 86 ms against 11 ms) and a binary post-op on oneDNN 2.6's bf16 deconvolution is
+  // slower still (204 ms), as is a binary writing bf16 from f32 (oneDNN's reference binary):
+  // the deconvolution writes f32 into scratch, the add (with the activation) runs there in
+  // place, and the port's reorder rounds once into the bf16 dst.
+  bool widened_dst_;
   typename Family::Fwd::primitive_desc fwd_pd_;
   std::optional<Forward> fwd_;
   std::optional<BackwardData> bwd_data_;
@@ -269,8 +297,9 @@ std::string pad_str(const ConvSpec& s) {
 }
 
 std::string spec_str(const ConvSpec& s) {
-  return shape_str(s.src) + " " + layout_name(s.src_layout) + " -> " + shape_str(s.dst) + " " +
-         layout_name(s.dst_layout) + " kernel=" + std::to_string(s.kernel) +
+  return shape_str(s.src) + " " + layout_name(s.src_layout) + " " + dtype_name(s.src_dtype) +
+         " -> " + shape_str(s.dst) + " " + layout_name(s.dst_layout) + " " +
+         dtype_name(s.dst_dtype) + " kernel=" + std::to_string(s.kernel) +
          " stride=" + std::to_string(s.stride) + " pad=" + pad_str(s) +
          " groups=" + std::to_string(s.groups) +
          (s.activation == ConvActivation::kNone
@@ -291,10 +320,13 @@ Inferred ConvOp::infer(std::span<const Shape> inputs) const { return reference_-
 
 template <class Body>
 void ConvOp::run(const Tensor& input, const Tensor& output, const Body& body) {
-  std::unique_ptr<ConvPrimitives>& primitives = cache_[{input.shape, input.layout, output.layout}];
+  std::unique_ptr<ConvPrimitives>& primitives =
+      cache_[{input.shape, input.layout, output.layout, input.dtype, output.dtype}];
   ConvSpec s = spec(input.shape);
   s.src_layout = input.layout;
   s.dst_layout = output.layout;
+  s.src_dtype = input.dtype;
+  s.dst_dtype = output.dtype;
   try {
     if (!primitives) primitives = make_conv_primitives(s);
     body(*primitives);
@@ -313,6 +345,8 @@ void ConvOp::forward(const ForwardArgs& args) {
 
 void ConvOp::backward(const BackwardArgs& args) {
   require_no_activation(name_, activation_);
+  if (args.inputs[0].dtype != DataType::kF32 || args.outputs[0].dtype != DataType::kF32)
+    throw OpError(name_ + "[onednn]: bf16 is for inference only; training runs in f32");
   float* diff_bias = bias_ ? args.grad_params[1].data : nullptr;
   run(args.inputs[0], args.outputs[0], [&](ConvPrimitives& p) {
     p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
@@ -381,11 +415,14 @@ std::string conv2d_onednn_supports(const Attrs& attrs, std::span<const Shape> in
 }  // namespace
 
 const OpVariant& conv2d_onednn_variant() {
-  static const OpVariant variant{"conv2d", "onednn", conv2d_onednn_supports,
+  static const OpVariant variant{"conv2d",
+                                 "onednn",
+                                 conv2d_onednn_supports,
                                  [](const Attrs& attrs) -> std::unique_ptr<Op> {
                                    return std::make_unique<Conv2dOnednnOp>(attrs);
                                  },
-                                 LayoutPolicy::kEach};
+                                 LayoutPolicy::kEach,
+                                 /*bf16=*/true};
   return variant;
 }
 

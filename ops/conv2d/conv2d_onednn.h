@@ -39,6 +39,10 @@ struct ConvSpec {
   // Of the emt buffers (src and diff_src, dst and diff_dst); the primitive may still choose
   // another, at the cost of a reorder.
   Layout src_layout = Layout::kPlain, dst_layout = Layout::kPlain;
+  // Of src and dst (forward only). When either is bf16 the convolution computes in bf16: src
+  // (reordered to bf16 when f32) and weights (the f32 buffer, rounded once per weights
+  // version) in bf16, accumulation and bias in f32, dst written in its own dtype.
+  DataType src_dtype = DataType::kF32, dst_dtype = DataType::kF32;
 };
 
 // The primitives of one ConvSpec, each created on its first use and reused after that.
@@ -88,9 +92,10 @@ class ConvOp : public Op {
   std::unique_ptr<Op> reference_;
   bool bias_;
   ConvActivation activation_;
-  // Keyed by input shape and the layouts: a node normally sees one shape, and each new one
-  // costs new primitives (and their JIT code), never one per call.
-  std::map<std::tuple<Shape, Layout, Layout>, std::unique_ptr<ConvPrimitives>> cache_;
+  // Keyed by input shape, the layouts and the dtypes: a node normally sees one shape, and each
+  // new one costs new primitives (and their JIT code), never one per call.
+  std::map<std::tuple<Shape, Layout, Layout, DataType, DataType>, std::unique_ptr<ConvPrimitives>>
+      cache_;
 };
 
 }  // namespace onednn

@@ -50,11 +50,14 @@ std::string conv_transpose2d_onednn_supports(const Attrs& attrs, std::span<const
 }  // namespace
 
 const OpVariant& conv_transpose2d_onednn_variant() {
-  static const OpVariant variant{"conv_transpose2d", "onednn", conv_transpose2d_onednn_supports,
+  static const OpVariant variant{"conv_transpose2d",
+                                 "onednn",
+                                 conv_transpose2d_onednn_supports,
                                  [](const Attrs& attrs) -> std::unique_ptr<Op> {
                                    return std::make_unique<ConvTranspose2dOnednnOp>(attrs);
                                  },
-                                 LayoutPolicy::kEach};
+                                 LayoutPolicy::kEach,
+                                 /*bf16=*/true};
   return variant;
 }
 

@@ -33,17 +33,31 @@ dnnl::stream& stream() {
 memory::dims to_dims(const Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
 
 memory::desc plain_desc(const memory::dims& dims) {
-  static constexpr memory::format_tag kTags[] = {
+  return desc_of(Shape(dims.begin(), dims.end()), Layout::kPlain);
+}
+
+memory::data_type to_data_type(DataType dtype) {
+  return dtype == DataType::kBF16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+memory::desc desc_of(const Shape& shape, Layout layout, DataType dtype) {
+  static constexpr memory::format_tag kPlainTags[] = {
       memory::format_tag::a,    memory::format_tag::ab,    memory::format_tag::abc,
       memory::format_tag::abcd, memory::format_tag::abcde, memory::format_tag::abcdef,
   };
-  return memory::desc(dims, memory::data_type::f32, kTags[dims.size() - 1]);
+  static_assert(kLayoutBlock == 16, "nChw16c is oneDNN's aBcd16b");
+  return memory::desc(
+      to_dims(shape), to_data_type(dtype),
+      layout == Layout::kPlain ? kPlainTags[shape.size() - 1] : memory::format_tag::aBcd16b);
 }
 
-memory::desc desc_of(const Shape& shape, Layout layout) {
-  if (layout == Layout::kPlain) return plain_desc(to_dims(shape));
-  static_assert(kLayoutBlock == 16, "nChw16c is oneDNN's aBcd16b");
-  return memory::desc(to_dims(shape), memory::data_type::f32, memory::format_tag::aBcd16b);
+std::string bf16_unsupported_reason() {
+  // oneDNN's ISA values are bit sets, each holding the bits of the ISAs it extends (AMX those
+  // of AVX512-BF16); avx2_vnni is not ordered with them, hence a mask, not a comparison.
+  const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+  if ((static_cast<unsigned>(dnnl::get_effective_cpu_isa()) & bf16) == bf16) return "";
+  return "bf16 needs a CPU with AVX512-BF16 or AMX (oneDNN's effective ISA here has neither; "
+         "see /proc/cpuinfo for avx512_bf16 / amx_bf16, and ONEDNN_MAX_CPU_ISA)";
 }
 
 memory wrap(const memory::desc& desc, const float* data) {
@@ -51,7 +65,7 @@ memory wrap(const memory::desc& desc, const float* data) {
 }
 
 memory wrap(const Tensor& tensor) {
-  return wrap(desc_of(tensor.shape, tensor.layout), tensor.data);
+  return wrap(desc_of(tensor.shape, tensor.layout, tensor.dtype), tensor.data);
 }
 
 void* scratch(int slot, size_t bytes) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
+#include <string>
 
 #include "ops/core/tensor.h"
 
@@ -24,8 +25,16 @@ dnnl::memory::dims to_dims(const Shape& shape);
 // f32, row-major, the tag of its rank: x, nc, ncw, nchw (= oihw), goihw.
 dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims);
 
-// The tensor's own layout: plain_desc, or nChw16c for Layout::kChannelBlocked.
-dnnl::memory::desc desc_of(const Shape& shape, Layout layout);
+dnnl::memory::data_type to_data_type(DataType dtype);
+
+// The tensor's own layout and element type: plain (as plain_desc), or nChw16c for
+// Layout::kChannelBlocked.
+dnnl::memory::desc desc_of(const Shape& shape, Layout layout, DataType dtype = DataType::kF32);
+
+// Empty when this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX, as oneDNN sees it,
+// ONEDNN_MAX_CPU_ISA included); otherwise why not. Without them oneDNN would emulate bf16 or
+// fall back to its reference kernels: slower than f32, never what --precision bf16 is for.
+std::string bf16_unsupported_reason();
 
 // The buffer as oneDNN memory, no copy. oneDNN handles are non-const; a primitive never writes
 // to the memory it receives as an input.

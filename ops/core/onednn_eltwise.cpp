@@ -26,14 +26,14 @@ bool backward_reads_dst(dnnl::algorithm kind) {
   }
 }
 
-// Every element maps on its own, so any shape runs as one flat run of numel floats, in either
-// layout (the input, output and gradients share one, LayoutPolicy::kUniform): the simplest
-// layout for oneDNN's vectorised kernel.
+// Every element maps on its own, so any shape runs as one flat run of numel elements, in either
+// layout and dtype (the input, output and gradients share them, LayoutPolicy::kUniform): the
+// simplest layout for oneDNN's vectorised kernel.
 class EltwisePrimitives {
  public:
-  EltwisePrimitives(const EltwiseSpec& spec, const Shape& shape)
+  EltwisePrimitives(const EltwiseSpec& spec, const Shape& shape, DataType dtype)
       : spec_(spec),
-        data_(plain_desc({shape_numel(shape)})),
+        data_(desc_of({shape_numel(shape)}, Layout::kPlain, dtype)),
         // forward_training: the backward primitive takes this descriptor as its hint.
         fwd_pd_(dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, spec.algorithm,
                                             data_, spec.alpha, spec.beta),
@@ -109,8 +109,9 @@ class EltwiseOp final : public VariantOp<EltwisePrimitives> {
   }
 
  private:
-  std::unique_ptr<EltwisePrimitives> make(const Shape& input, Layout) const override {
-    return std::make_unique<EltwisePrimitives>(spec_, input);
+  std::unique_ptr<EltwisePrimitives> make(const Shape& input, Layout,
+                                          DataType dtype) const override {
+    return std::make_unique<EltwisePrimitives>(spec_, input, dtype);
   }
 
   const EltwiseSpec& spec_;

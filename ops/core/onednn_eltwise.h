@@ -27,12 +27,14 @@ std::unique_ptr<Op> make_eltwise_op(const EltwiseSpec& spec, const Attrs& attrs)
 // reaches them as a template argument rather than a capture.
 template <const EltwiseSpec& kSpec>
 const OpVariant& eltwise_variant() {
-  static const OpVariant variant{kSpec.schema().name, "onednn",
+  static const OpVariant variant{kSpec.schema().name,
+                                 "onednn",
                                  [](const Attrs& attrs, std::span<const Shape> inputs) {
                                    return eltwise_supports(kSpec, attrs, inputs);
                                  },
                                  [](const Attrs& attrs) { return make_eltwise_op(kSpec, attrs); },
-                                 LayoutPolicy::kUniform};
+                                 LayoutPolicy::kUniform,
+                                 /*bf16=*/true};
   return variant;
 }
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <utility>
+#include <tuple>
 
 #include "ops/core/onednn_context.h"
 #include "ops/core/op.h"
@@ -29,7 +29,7 @@ class VariantOp : public Op {
              std::to_string(schema_->max_inputs) + " inputs, got " + std::to_string(count);
     try {
       infer(inputs);
-      make(inputs[0], Layout::kPlain);
+      make(inputs[0], Layout::kPlain, DataType::kF32);
       return "";
     } catch (const OpError& e) {
       return e.what();
@@ -42,11 +42,13 @@ class VariantOp : public Op {
   VariantOp(const OpSchema& schema, const Attrs& attrs)
       : schema_(&schema), reference_(schema.create(attrs)) {}
 
-  // The primitives of an input shape that infer() accepted, in the input's layout (which the
-  // output and the gradients share: see LayoutPolicy). Should only build descriptors and
+  // The primitives of an input shape that infer() accepted, in the input's layout and dtype
+  // (which the output and the gradients share, see LayoutPolicy, except where a variant says
+  // otherwise: pooling's [N, C] output is plain f32). Should only build descriptors and
   // leave the primitives to their first use: probe() calls it, and oneDNN generates code when a
   // primitive is created.
-  virtual std::unique_ptr<Primitives> make(const Shape& input, Layout layout) const = 0;
+  virtual std::unique_ptr<Primitives> make(const Shape& input, Layout layout,
+                                           DataType dtype) const = 0;
 
   // Calls body(primitives) with the primitives of this input, created on its first use:
   // a node normally sees one shape, and each new one costs new primitives (and their JIT code),
@@ -54,19 +56,19 @@ class VariantOp : public Op {
   template <class Body>
   void run(const Tensor& input, const Body& body) {
     try {
-      std::unique_ptr<Primitives>& primitives = cache_[{input.shape, input.layout}];
-      if (!primitives) primitives = make(input.shape, input.layout);
+      std::unique_ptr<Primitives>& primitives = cache_[{input.shape, input.layout, input.dtype}];
+      if (!primitives) primitives = make(input.shape, input.layout, input.dtype);
       body(*primitives);
     } catch (const dnnl::error& e) {
       throw OpError(schema_->name + "[onednn] " + shape_str(input.shape) + " " +
-                    layout_name(input.layout) + ": " + e.what());
+                    layout_name(input.layout) + " " + dtype_name(input.dtype) + ": " + e.what());
     }
   }
 
  private:
   const OpSchema* schema_;
   std::unique_ptr<Op> reference_;
-  std::map<std::pair<Shape, Layout>, std::unique_ptr<Primitives>> cache_;
+  std::map<std::tuple<Shape, Layout, DataType>, std::unique_ptr<Primitives>> cache_;
 };
 
 // OpVariant's two functions for a VariantOp subclass constructible from the node's attributes.

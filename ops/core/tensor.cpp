@@ -1,5 +1,7 @@
 #include "ops/core/tensor.h"
 
+#include <bit>
+
 namespace emt {
 
 int64_t shape_numel(const Shape& shape) {
@@ -20,6 +22,18 @@ std::string shape_str(const Shape& shape) {
 const char* layout_name(Layout layout) {
   return layout == Layout::kChannelBlocked ? "nChw16c" : "nchw";
 }
+
+const char* dtype_name(DataType dtype) { return dtype == DataType::kBF16 ? "bf16" : "f32"; }
+
+uint16_t to_bf16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  // Quiet the NaN, so that truncating its payload cannot turn it into an infinity.
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  const uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>((bits + rounding) >> 16);
+}
+
+float from_bf16(uint16_t value) { return std::bit_cast<float>(static_cast<uint32_t>(value) << 16); }
 
 bool can_block_channels(const Shape& shape) {
   return shape.size() == 4 && shape[1] % kLayoutBlock == 0;

@@ -27,6 +27,10 @@ struct OpVariant {
   std::string (*supports)(const Attrs& attrs, std::span<const Shape> inputs) = nullptr;
   std::unique_ptr<Op> (*create)(const Attrs& attrs) = nullptr;
   LayoutPolicy layouts = LayoutPolicy::kPlainOnly;
+  // Whether its forward takes bf16 activations (Tensor::dtype), for inference plans compiled
+  // with bf16 precision. Params stay f32 whatever the activations are; a kUniform variant gets
+  // one dtype for all its tensors, as it gets one layout.
+  bool bf16 = false;
 };
 
 }  // namespace emt

@@ -144,7 +144,7 @@ class DenseOnednnOp final : public onednn::VariantOp<DensePrimitives> {
 
  private:
   // Read off the reference's inference, so that the two cannot disagree on the params.
-  std::unique_ptr<DensePrimitives> make(const Shape& input, Layout) const override {
+  std::unique_ptr<DensePrimitives> make(const Shape& input, Layout, DataType) const override {
     const Inferred inferred = infer(std::span<const Shape>(&input, 1));
     return std::make_unique<DensePrimitives>(input, inferred.params[0].shape[0],
                                              inferred.params.size() > 1);

@@ -16,17 +16,20 @@ class GlobalAvgPoolPrimitives {
  public:
   // The [N,C] output is, in memory, the [N,C,1,1] a pooling writes, in either layout (the same
   // bytes for whole channel blocks): in src's, so that oneDNN runs its jit kernel rather than
-  // the reference one it takes for mixed layouts. Window = the whole plane, so there is no
-  // padding to include or exclude.
-  GlobalAvgPoolPrimitives(const Shape& input, Layout layout)
-      : src_(onednn::desc_of(input, layout)),
+  // the reference one it takes for mixed layouts. The output is always f32 (a rank-2 value is
+  // never bf16), but oneDNN 2.6 pools bf16 only into bf16: a bf16 src is pooled into a bf16
+  // copy in scratch, which a reorder widens to f32 (N x C values, negligible). Window = the
+  // whole plane, so there is no padding to include or exclude.
+  GlobalAvgPoolPrimitives(const Shape& input, Layout layout, DataType dtype)
+      : src_(onednn::desc_of(input, layout, dtype)),
         dst_(onednn::desc_of({input[0], input[1], 1, 1}, layout)),
+        pooled_(onednn::desc_of({input[0], input[1], 1, 1}, layout, dtype)),
         plane_size_(input[2] * input[3]),
         fwd_pd_(
             dnnl::pooling_forward::desc(
                 // Inference: the backward is no pooling_backward wanting this as its hint.
                 dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
-                src_, dst_, {1, 1}, {input[2], input[3]}, {0, 0}, {0, 0}),
+                src_, pooled_, {1, 1}, {input[2], input[3]}, {0, 0}, {0, 0}),
             engine()) {}
 
   void forward(const float* src, float* dst) {
@@ -34,11 +37,11 @@ class GlobalAvgPoolPrimitives {
       fwd_.emplace();
       fwd_->prim = dnnl::pooling_forward(fwd_pd_);
       fwd_->src = memory(src_, engine(), DNNL_MEMORY_NONE);
-      fwd_->dst = memory(dst_, engine(), DNNL_MEMORY_NONE);
+      fwd_->dst = onednn::Port(dst_, pooled_, onednn::Port::Role::kWrite, 0);
     }
     fwd_->src.set_data_handle(const_cast<float*>(src));
-    fwd_->dst.set_data_handle(dst);
-    fwd_->prim.execute(stream(), {{DNNL_ARG_SRC, fwd_->src}, {DNNL_ARG_DST, fwd_->dst}});
+    fwd_->prim.execute(stream(), {{DNNL_ARG_SRC, fwd_->src}, {DNNL_ARG_DST, fwd_->dst.bind(dst)}});
+    fwd_->dst.finish();
     stream().wait();
   }
 
@@ -66,7 +69,8 @@ class GlobalAvgPoolPrimitives {
  private:
   struct Forward {
     dnnl::primitive prim;
-    memory src, dst;
+    memory src;
+    onednn::Port dst;
   };
   struct Backward {
     dnnl::primitive prim;
@@ -74,6 +78,7 @@ class GlobalAvgPoolPrimitives {
   };
 
   memory::desc src_, dst_;
+  memory::desc pooled_;  // what the pooling writes: dst_ in src's dtype
   int64_t plane_size_;
   dnnl::pooling_forward::primitive_desc fwd_pd_;
   std::optional<Forward> fwd_;
@@ -97,17 +102,21 @@ class GlobalAvgPoolOnednnOp final : public onednn::VariantOp<GlobalAvgPoolPrimit
   }
 
  private:
-  std::unique_ptr<GlobalAvgPoolPrimitives> make(const Shape& input, Layout layout) const override {
-    return std::make_unique<GlobalAvgPoolPrimitives>(input, layout);
+  std::unique_ptr<GlobalAvgPoolPrimitives> make(const Shape& input, Layout layout,
+                                                DataType dtype) const override {
+    return std::make_unique<GlobalAvgPoolPrimitives>(input, layout, dtype);
   }
 };
 
 }  // namespace
 
 const OpVariant& global_avg_pool_onednn_variant() {
-  static const OpVariant variant{"global_avg_pool", "onednn",
+  static const OpVariant variant{"global_avg_pool",
+                                 "onednn",
                                  onednn::supports<GlobalAvgPoolOnednnOp>,
-                                 onednn::create<GlobalAvgPoolOnednnOp>, LayoutPolicy::kEach};
+                                 onednn::create<GlobalAvgPoolOnednnOp>,
+                                 LayoutPolicy::kEach,
+                                 /*bf16=*/true};
   return variant;
 }
 

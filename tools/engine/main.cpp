@@ -66,8 +66,10 @@ commands:
                 the paper's experiments, one training after another into a job directory
                 (re-running the command resumes it): wp-sweep (Single-CLF over W_p with 4-fold
                 cross-validation; --values, --folds; wp_sweep.csv/.png), ablation (EMT-Net vs
-                Single-CLF vs Single-SGM on one split; ablation.md) and grid (W_p x W_c, --wp,
-                --wc; grid.csv, grid.png heat maps of SEN and SPE)
+                Single-CLF vs Single-SGM on one split; ablation.md; for GRAPH emtnet<S>.toml the
+                baselines are single_clf<S>.toml and single_sgm<S>.toml beside it, e.g.
+                single_clf_pretrained.toml) and grid (W_p x W_c, --wp, --wc; grid.csv, grid.png
+                heat maps of SEN and SPE)
   bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
                 at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
                 (run from the project root: ORT runs this engine's ONNX export via
@@ -86,6 +88,13 @@ options:
   --backend NAME   kernels: "reference" (plain loops, the ground truth) or "onednn" (oneDNN
                    variants where an op has one, the reference elsewhere). Default: onednn
   --verbose=dispatch  print, for each op, which implementation runs and why others did not
+                   (with --precision bf16: of the fused bf16 inference plan, dtype per value)
+  --precision P    fp32 (default) or bf16: bench and eval run inference with the activations
+                   between oneDNN convolutions in bf16 (AVX512-BF16 / AMX; refused with the
+                   reason on a CPU without them). Inference only: training, and so engine run,
+                   stays fp32 (evaluate a run's weights with eval --precision bf16). bench adds
+                   the bf16 figures, their ratio to fp32 and the bf16-vs-fp32 agreement on 64
+                   phantom images (classifier probabilities, masks' Dice)
   --threads N      worker threads (default: all cores; bench: the thread counts 1 and 2)
   --json FILE      bench: also write the figures as JSON
   --profile        bench: per-op time of the training step
@@ -93,7 +102,8 @@ options:
   --no-baselines   bench: skip ONNX Runtime and PyTorch
   --ort-model F    bench: the ONNX model ORT runs (default: this engine's export of GRAPH, e.g.
                    ../shared/reference/emtnet_ref.onnx for the independently built model)
-  --weights W      export-onnx: the trained weights (a run's weights.safetensors)
+  --weights W      export-onnx: the trained weights (a run's weights.safetensors); bench:
+                   weights to time and compare instead of the random initialisation
   --threshold T    eval: malignant iff probability >= T (default: the weights' threshold)
   --target-sensitivity S
                    eval: choose the threshold reaching sensitivity S on the val split and
@@ -120,6 +130,7 @@ struct Args {
   int bootstrap = 2000;
   std::vector<std::string> sets;
   emt::Backend backend = emt::Backend::kOnednn;
+  emt::Precision precision = emt::Precision::kFp32;
   bool resume = false, quiet = false, verbose_dispatch = false, profile = false, baselines = true;
   int iterations = 10;
   int64_t batch = 1;
@@ -190,6 +201,13 @@ Args parse_args(int argc, char** argv) {
       const std::string name = value();
       try {
         a.backend = emt::parse_backend(name);
+      } catch (const std::invalid_argument& e) {
+        usage_error(e.what());
+      }
+    } else if (arg == "--precision") {
+      const std::string name = value();
+      try {
+        a.precision = emt::parse_precision(name);
       } catch (const std::invalid_argument& e) {
         usage_error(e.what());
       }
@@ -290,6 +308,13 @@ Args parse_args(int argc, char** argv) {
                                                         : " takes exactly one graph file"));
   a.graph = positional[1];
   if (a.resume && a.out.empty()) usage_error("--resume needs --out DIR naming the run to continue");
+  if (a.precision == emt::Precision::kBf16 && a.command == "run")
+    usage_error(
+        "--precision bf16 is for inference only and engine run trains in fp32; evaluate the "
+        "run's weights with: engine eval GRAPH --weights RUN/weights.safetensors --precision bf16");
+  if (a.precision == emt::Precision::kBf16 && a.command != "bench" && a.command != "eval" &&
+      !a.verbose_dispatch)
+    usage_error("--precision applies to bench, eval and --verbose=dispatch only");
   return a;
 }
 
@@ -308,6 +333,7 @@ int run_eval_command(const Args& args) {
   options.target_sensitivity = args.target_sensitivity;
   options.split = args.split;
   options.backend = args.backend;
+  options.precision = args.precision;
   options.bootstrap_resamples = args.bootstrap;
   options.console = args.quiet ? nullptr : &std::cerr;
   emt::run_eval(file, options);
@@ -333,8 +359,14 @@ int run_experiment_command(const Args& args) {
     spec.folds = args.folds;
     emt::wp_sweep(spec, job);
   } else if (args.experiment == "ablation") {
+    // emtnet<S>.toml trains beside single_clf<S>.toml and single_sgm<S>.toml: the baselines
+    // share its backbone's semantics (emtnet_pretrained.toml: ReLU6, TF SAME padding).
+    const std::string stem = graph.stem().string();
+    const std::string suffix = stem.rfind("emtnet", 0) == 0 ? stem.substr(6) : "";
     const std::filesystem::path dir = graph.parent_path();
-    emt::ablation({graph, dir / "single_clf.toml", dir / "single_sgm.toml", overrides, out}, job);
+    emt::ablation({graph, dir / ("single_clf" + suffix + ".toml"),
+                   dir / ("single_sgm" + suffix + ".toml"), overrides, out},
+                  job);
   } else {
     emt::WeightGridSpec spec{graph, overrides, out};
     if (!args.values.empty()) spec.wp_values = args.values;
@@ -369,6 +401,8 @@ int run_bench_command(const Args& args) {
   options.profile = args.profile;
   options.source_dir = std::filesystem::current_path();
   options.ort_model = args.ort_model;
+  options.precision = args.precision;
+  options.weights = args.weights;
   // tools/setup.sh installs onnxruntime-node next to the build: <build>/ort.
   const auto build_dir =
       std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path();
@@ -413,8 +447,12 @@ int main(int argc, char** argv) {
     }
     const emt::GraphFile file = emt::parse_graph_file(args.graph, args.sets);
     auto graph = std::make_shared<const emt::Graph>(file.graph);
-    if (args.verbose_dispatch)
-      std::cerr << emt::format_dispatch(emt::compile(graph, args.batch, args.backend));
+    if (args.verbose_dispatch) {
+      // bf16 exists only in the fused inference plan, so that is the one shown for it.
+      const bool bf16 = args.precision == emt::Precision::kBf16;
+      std::cerr << emt::format_dispatch(emt::compile(graph, args.batch, args.backend,
+                                                     {.fuse = bf16, .precision = args.precision}));
+    }
     if (args.command == "check") {
       std::cout << emt::format_summary(emt::compile(graph, args.batch, args.backend));
     } else if (args.command == "export-onnx") {
