@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -201,6 +202,32 @@ TEST(PretrainedGraphs, EmtNetPretrainedHasTheSameParametersAndTfSemantics) {
   const emt::GraphFile file = emt::parse_graph_file(graphs_dir() / "emtnet_pretrained.toml");
   EXPECT_DOUBLE_EQ(file.config.get_float("data.norm_mean"), 128.0 / 255.0);
   EXPECT_DOUBLE_EQ(file.config.get_float("data.norm_std"), 128.0 / 255.0);
+}
+
+// The ablation's baselines for emtnet_pretrained.toml (engine experiment ablation picks
+// single_clf<S>.toml and single_sgm<S>.toml beside emtnet<S>.toml): each parameter is one of
+// EMT-Net's, with its shape, and the backbone and input normalisation are the pretrained ones,
+// so that the same train.init_weights file fits all three.
+TEST(PretrainedGraphs, AblationBaselinesShareThePretrainedBackbone) {
+  const Program emtnet =
+      compile_file(graphs_dir() / "emtnet_pretrained.toml", {"data.input_size=224"});
+  std::map<std::string, Shape> shapes;
+  for (const emt::ParamInfo& param : emtnet.params) shapes[param.name] = param.spec.shape;
+  for (const char* name : {"single_clf_pretrained.toml", "single_sgm_pretrained.toml"}) {
+    const Program p = compile_file(graphs_dir() / name, {"data.input_size=224"});
+    for (const emt::ParamInfo& param : p.params) {
+      ASSERT_TRUE(shapes.count(param.name)) << name << ": " << param.name;
+      EXPECT_EQ(shapes[param.name], param.spec.shape) << name << ": " << param.name;
+    }
+    const auto convs = steps_under(p, "backbone.", "conv2d");
+    ASSERT_EQ(convs.size(), 27u) << name;
+    for (const emt::Step* s : convs)
+      EXPECT_EQ(s->node->attrs.get_string("pad_mode"), "same_tf") << name << ": " << s->node->name;
+    EXPECT_EQ(steps_under(p, "backbone.", "relu6").size(), 27u) << name;
+    const emt::GraphFile file = emt::parse_graph_file(graphs_dir() / name);
+    EXPECT_DOUBLE_EQ(file.config.get_float("data.norm_mean"), 128.0 / 255.0) << name;
+    EXPECT_DOUBLE_EQ(file.config.get_float("data.norm_std"), 128.0 / 255.0) << name;
+  }
 }
 
 TEST(PretrainedGraphs, MobileNetV1075Classifier) {
