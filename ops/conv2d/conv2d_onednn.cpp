@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "ops/conv2d/conv2d.h"
+#include "ops/conv2d/conv2d_one_output.h"
 #include "ops/core/onednn_context.h"
 
 namespace emt {
@@ -187,23 +188,26 @@ class Primitives final : public ConvPrimitives {
            s.src_layout == Layout::kPlain && s.dst_layout == Layout::kPlain;
   }
 
-  // The primitive's choice of layout for an argument, in the dtype it computes in: the user's
-  // own for dst and biases, compute_type_ for src and weights. A bf16 activation is taken in its
-  // own layout (nChw16c), which oneDNN 2.6's jit bf16 kernels run on: with format_tag::any it
-  // picks brgemm kernels on nhwc, and then every convolution reorders its src and dst (EMT-Net
-  // 224x224 bf16 inference at batch 16 on one core: 71 img/s, against 92 img/s as it is).
-  memory::desc md(const memory::desc& user) const {
-    if (gemm_layouts_ || user.data_type() == memory::data_type::bf16) return user;
-    return memory::desc(user.dims(), user.data_type(), memory::format_tag::any);
+  // The primitive's layout for an argument, in the dtype it computes in: the user's own dtype
+  // for dst and biases, compute_type_ for src and weights. The plan's channel-blocked
+  // activations are taken in their own layout (nChw16c), which oneDNN 2.6's jit kernels run on:
+  // with format_tag::any it picks brgemm kernels on nhwc, and then every convolution reorders
+  // its src and dst (EMT-Net 224x224 inference at batch 16 on one core: fp32 50 img/s against
+  // 67 as it is, bf16 71 against 92). Everything else lets oneDNN choose.
+  memory::desc md(const memory::desc& user, memory::data_type type) const {
+    if (gemm_layouts_) return user;
+    const auto& blocking = user.data.format_desc.blocking;
+    const bool channel_blocked = user.data.format_kind == dnnl_blocked &&
+                                 blocking.inner_nblks == 1 && blocking.inner_idxs[0] == 1;
+    return memory::desc(user.dims(), type,
+                        channel_blocked ? memory::format_tag::aBcd16b : memory::format_tag::any);
   }
+  memory::desc md(const memory::desc& user) const { return md(user, user.data_type()); }
+  memory::desc md_compute(const memory::desc& user) const { return md(user, compute_type_); }
   // What the primitive writes: a widened dst is the user's in f32.
   memory::desc primitive_dst() const {
     if (!widened_dst_) return md(user_dst());
     return desc_of(spec_.dst, spec_.dst_layout, DataType::kF32);
-  }
-  memory::desc md_compute(const memory::desc& user) const {
-    if (gemm_layouts_ || user.data_type() == memory::data_type::bf16) return user;
-    return memory::desc(user.dims(), compute_type_, memory::format_tag::any);
   }
 
   memory::desc user_src() const { return desc_of(spec_.src, spec_.src_layout, spec_.src_dtype); }
@@ -280,8 +284,60 @@ class Primitives final : public ConvPrimitives {
 
 }  // namespace
 
+namespace {
+
+ConvGeometry geometry_of(const ConvSpec& s) {
+  ConvGeometry g;
+  g.n = s.src[0];
+  g.cin = s.src[1];
+  g.h = s.src[2];
+  g.w = s.src[3];
+  g.cout = s.dst[1];
+  g.ho = s.dst[2];
+  g.wo = s.dst[3];
+  g.kernel = s.kernel;
+  g.stride = s.stride;
+  g.groups = s.groups;
+  g.set_padding({s.pad_top, s.pad_left, s.pad_bottom, s.pad_right});
+  return g;
+}
+
+// A convolution to a single output channel, which oneDNN pads to a block of 16 channels and so
+// runs 16x too slow (EMT-Net's 3x3 mask logit: 38 ms forward at batch 16 on one core, and a
+// 16x-padded reorder of its gradient, against 8 + 15 ms for these kernels). They read src and
+// add to diff_src in whichever layout the plan keeps them.
+class OneOutputPrimitives final : public ConvPrimitives {
+ public:
+  explicit OneOutputPrimitives(const ConvSpec& spec)
+      : geometry_(geometry_of(spec)), src_layout_(spec.src_layout) {}
+
+  static bool fits(const ConvSpec& s) {
+    return !s.transposed && s.dst[1] == 1 && s.groups == 1 &&
+           s.activation == ConvActivation::kNone && s.src_dtype == DataType::kF32 &&
+           s.dst_dtype == DataType::kF32 && s.dst_layout == Layout::kPlain &&
+           one_output_conv_fits(geometry_of(s), s.src_layout);
+  }
+
+  void forward(const float* src, const float* weights, const float* bias, float* dst,
+               std::optional<uint64_t>) override {
+    one_output_conv_forward(geometry_, src, weights, bias, dst, src_layout_);
+  }
+  void backward(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+                float* diff_weights, float* diff_bias, std::optional<uint64_t>) override {
+    one_output_conv_backward(geometry_, src, weights, diff_dst, diff_src, diff_weights, diff_bias,
+                             src_layout_);
+  }
+
+ private:
+  ConvGeometry geometry_;
+  Layout src_layout_;
+};
+
+}  // namespace
+
 std::unique_ptr<ConvPrimitives> make_conv_primitives(const ConvSpec& spec) {
   if (spec.transposed) return std::make_unique<Primitives<Deconvolution>>(spec);
+  if (OneOutputPrimitives::fits(spec)) return std::make_unique<OneOutputPrimitives>(spec);
   return std::make_unique<Primitives<Convolution>>(spec);
 }
 

@@ -104,6 +104,23 @@ TEST(Conv2dOnednn, MatchesReferenceOnGroupsAndEvenSizes) {
 // The activation runs as an eltwise post-op: on the plain-layout GEMM path (1x1) as on the
 // blocked one, with and without bias. Forward only, so eval passes; inputs scaled so that
 // relu6 clips.
+// One output channel runs on the dedicated kernels (ops/conv2d/conv2d_one_output.h) instead of
+// oneDNN's, whatever the src layout: the same contract, forward and accumulating backward.
+TEST(Conv2dOnednn, SingleOutputChannelMatchesReference) {
+  const Case cases[] = {
+      {.n = 2, .c = 32, .h = 9, .w = 13, .out = 1, .kernel = 3},
+      {.n = 1, .c = 3, .h = 11, .w = 9, .out = 1, .kernel = 5, .stride = 2, .bias = false},
+      {.n = 3, .c = 7, .h = 6, .w = 6, .out = 1, .kernel = 3, .stride = 2, .pad_mode = "same_tf"},
+  };
+  uint32_t seed = 1;
+  for (const Case& c : cases) check_case(c, seed++);
+  for (const Case& c : cases)
+    check_skipped_gradients([&](uint32_t s, Wanted wanted) { check_case(c, s, wanted); });
+  const Case blocked{.n = 2, .c = 48, .h = 7, .w = 9, .out = 1, .kernel = 3, .stride = 2};
+  check_variant(conv2d_onednn_variant(), attrs_of(blocked), {{2, 48, 7, 9}},
+                name_of(blocked) + " blocked", seed, CheckOptions{.blocked = true});
+}
+
 // As a compiled plan runs them: activations with whole 16-channel blocks arrive and leave
 // blocked (nChw16c), the others plain, so the stem (3 -> 16) and the mask logit (16 -> 1) mix
 // the two.
