@@ -64,6 +64,29 @@ Executor::Executor(Program program, ParamStore& params, Mode mode)
     step_params_.push_back(std::move(values));
     step_param_grads_.push_back(std::move(grads));
   }
+  if (mode == Mode::kTrain) zeroed_grad_inputs_ = zeroed_grad_inputs(program_);
+}
+
+// Backward runs the steps in reverse, so the last reader of a value is the first to add to its
+// gradient, which backward() has just zeroed, unless the objective seeded it or the step reads
+// the value twice.
+std::vector<uint64_t> Executor::zeroed_grad_inputs(const Program& program) {
+  std::vector<bool> seeded(program.values.size(), false);
+  for (const LossTerm& t : program.graph->objective.terms) seeded[program.value(t.input)] = true;
+  std::vector<uint64_t> masks(program.steps.size(), 0);
+  for (size_t s = 0; s < program.steps.size(); ++s) {
+    const std::vector<int>& inputs = program.steps[s].inputs;
+    for (size_t i = 0; i < inputs.size() && i < 64; ++i) {
+      const ValueInfo& v = program.values[inputs[i]];
+      const bool last_reader =
+          !v.consumers.empty() &&
+          *std::max_element(v.consumers.begin(), v.consumers.end()) == static_cast<int>(s);
+      const bool read_once = std::count(inputs.begin(), inputs.end(), inputs[i]) == 1;
+      if (v.kind == ValueKind::kActivation && last_reader && read_once && !seeded[inputs[i]])
+        masks[s] |= uint64_t{1} << i;
+    }
+  }
+  return masks;
 }
 
 void Executor::refold() {
@@ -151,7 +174,7 @@ ObjectiveValue Executor::backward() {
     const auto start = Clock::now();
     step.op->backward({inputs, step_params_[s], std::span<const Tensor>(&output, 1),
                        std::span<const Tensor>(&grad_output, 1), grad_inputs, step_param_grads_[s],
-                       params_.version()});
+                       params_.version(), zeroed_grad_inputs_[s]});
     record(program_.steps.size() + s, start);
   }
   return result;

@@ -58,6 +58,8 @@ class Executor {
   ObjectiveValue evaluate(bool with_grad);
   // Brings every folded step's derived params up to the store's version.
   void refold();
+  // Per step, BackwardArgs::zeroed_grad_inputs.
+  static std::vector<uint64_t> zeroed_grad_inputs(const Program& program);
 
   Program program_;
   ParamStore& params_;
@@ -67,6 +69,7 @@ class Executor {
   std::vector<float> grad_arena_;  // training only: same offsets, no reuse
   std::vector<std::vector<Tensor>> step_params_, step_param_grads_;
   std::vector<Folded> folds_;
+  std::vector<uint64_t> zeroed_grad_inputs_;  // training only
   std::vector<double>* profile_ = nullptr;
 };
 

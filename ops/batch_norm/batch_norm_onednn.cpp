@@ -72,8 +72,10 @@ class BatchNormPrimitives {
 
   // Differentiates through the batch statistics mean and variance of the train forward that
   // produced them; the gradients are added to dx, dgamma and dbeta.
+  // dx_zeroed: dx holds zeros (BackwardArgs::zeroed_grad_inputs), so it may be written.
   void backward(const float* x, const float* gamma, const float* beta, const float* mean,
-                const float* variance, const float* dy, float* dx, float* dgamma, float* dbeta) {
+                const float* variance, const float* dy, float* dx, bool dx_zeroed, float* dgamma,
+                float* dbeta) {
     if (!bwd_) {
       // prop_kind::backward computes all three gradients in one primitive; the unwanted ones
       // go to scratch.
@@ -101,7 +103,7 @@ class BatchNormPrimitives {
                               {DNNL_ARG_SCALE, b.scale.bind(gamma)},
                               // Unused by the gradients, yet oneDNN 2.6 refuses to run without.
                               {DNNL_ARG_SHIFT, b.shift.bind(beta)},
-                              {DNNL_ARG_DIFF_SRC, b.diff_src.bind(dx)},
+                              {DNNL_ARG_DIFF_SRC, b.diff_src.bind_gradient(dx, dx_zeroed)},
                               {DNNL_ARG_DIFF_SCALE, b.diff_scale.bind(dgamma)},
                               {DNNL_ARG_DIFF_SHIFT, b.diff_shift.bind(dbeta)}});
     b.diff_src.finish();
@@ -210,7 +212,8 @@ class BatchNormOnednnOp final : public onednn::VariantOp<BatchNormPrimitives> {
     if (!dx && !dgamma && !dbeta) return;
     run(in, [&](BatchNormPrimitives& p) {
       p.backward(in.data, args.params[Param::kGamma].data, args.params[Param::kBeta].data,
-                 mean_.data(), variance_.data(), args.grad_outputs[0].data, dx, dgamma, dbeta);
+                 mean_.data(), variance_.data(), args.grad_outputs[0].data, dx,
+                 args.grad_input_zeroed(0), dgamma, dbeta);
     });
   }
 

@@ -103,7 +103,7 @@ class Primitives final : public ConvPrimitives {
   }
 
   void backward(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-                float* diff_weights, float* diff_bias,
+                bool diff_src_zeroed, float* diff_weights, float* diff_bias,
                 std::optional<uint64_t> weights_version) override {
     if (diff_src) {
       if (!bwd_data_) {
@@ -118,9 +118,10 @@ class Primitives final : public ConvPrimitives {
         bwd_data_->diff_src = Port(user_src(), pd.diff_src_desc(), Role::kAccumulate, kDiffSrc);
       }
       bwd_data_->prim.execute(
-          stream(), {{DNNL_ARG_DIFF_DST, bwd_data_->diff_dst.bind(diff_dst)},
-                     {DNNL_ARG_WEIGHTS, bwd_data_->weights.bind(weights, weights_version)},
-                     {DNNL_ARG_DIFF_SRC, bwd_data_->diff_src.bind(diff_src)}});
+          stream(),
+          {{DNNL_ARG_DIFF_DST, bwd_data_->diff_dst.bind(diff_dst)},
+           {DNNL_ARG_WEIGHTS, bwd_data_->weights.bind(weights, weights_version)},
+           {DNNL_ARG_DIFF_SRC, bwd_data_->diff_src.bind_gradient(diff_src, diff_src_zeroed)}});
       bwd_data_->diff_src.finish();
     }
     // The bias gradient comes out of the weights primitive, so a bias gradient alone runs it too
@@ -323,7 +324,7 @@ class OneOutputPrimitives final : public ConvPrimitives {
     one_output_conv_forward(geometry_, src, weights, bias, dst, src_layout_);
   }
   void backward(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-                float* diff_weights, float* diff_bias, std::optional<uint64_t>) override {
+                bool, float* diff_weights, float* diff_bias, std::optional<uint64_t>) override {
     one_output_conv_backward(geometry_, src, weights, diff_dst, diff_src, diff_weights, diff_bias,
                              src_layout_);
   }
@@ -406,7 +407,8 @@ void ConvOp::backward(const BackwardArgs& args) {
   float* diff_bias = bias_ ? args.grad_params[1].data : nullptr;
   run(args.inputs[0], args.outputs[0], [&](ConvPrimitives& p) {
     p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
-               args.grad_inputs[0].data, args.grad_params[0].data, diff_bias, args.params_version);
+               args.grad_inputs[0].data, args.grad_input_zeroed(0), args.grad_params[0].data,
+               diff_bias, args.params_version);
   });
 }
 

@@ -54,9 +54,10 @@ class ConvPrimitives {
   // weights_version: ForwardArgs::params_version, which keeps the reordered weights.
   virtual void forward(const float* src, const float* weights, const float* bias, float* dst,
                        std::optional<uint64_t> weights_version) = 0;
+  // diff_src_zeroed: diff_src holds zeros (BackwardArgs::zeroed_grad_inputs) and may be written.
   virtual void backward(const float* src, const float* weights, const float* diff_dst,
-                        float* diff_src, float* diff_weights, float* diff_bias,
-                        std::optional<uint64_t> weights_version) = 0;
+                        float* diff_src, bool diff_src_zeroed, float* diff_weights,
+                        float* diff_bias, std::optional<uint64_t> weights_version) = 0;
 };
 
 std::unique_ptr<ConvPrimitives> make_conv_primitives(const ConvSpec& spec);

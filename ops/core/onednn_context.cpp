@@ -4,6 +4,8 @@
 #include <new>
 #include <vector>
 
+#include "ops/core/parallel_elements.h"
+
 namespace emt::onednn {
 namespace {
 
@@ -112,7 +114,17 @@ Port::Port(const memory::desc& user, const memory::desc& chosen, Role role, int 
   reorder_ = dnnl::reorder(chosen_, user_, attr);
 }
 
+const memory& Port::bind_gradient(float* data, bool holds_zeros) {
+  written_ = holds_zeros && data && same_layout_ && role_ == Role::kAccumulate;
+  if (!written_) return bind(data);
+  bound_ = true;
+  user_.set_data_handle(data);
+  chosen_.set_data_handle(data);
+  return chosen_;
+}
+
 const memory& Port::bind(const float* data) {
+  written_ = false;
   bound_ = data != nullptr;
   user_.set_data_handle(const_cast<float*>(data));
   if (direct_) return chosen_;
@@ -134,7 +146,7 @@ const memory& Port::bind(const float* data, std::optional<uint64_t> version) {
 }
 
 void Port::finish() {
-  if (direct_ || !bound_ || role_ == Role::kRead || role_ == Role::kReadCached) return;
+  if (direct_ || written_ || !bound_ || role_ == Role::kRead || role_ == Role::kReadCached) return;
   if (!same_layout_) {
     reorder_.execute(stream(), chosen_, user_);
     return;
@@ -144,8 +156,8 @@ void Port::finish() {
   stream().wait();
   const auto* src = static_cast<const float*>(chosen_.get_data_handle());
   auto* dst = static_cast<float*>(user_.get_data_handle());
-  const size_t n = chosen_.get_desc().get_size() / sizeof(float);
-  for (size_t i = 0; i < n; ++i) dst[i] += src[i];
+  const auto n = static_cast<int64_t>(chosen_.get_desc().get_size() / sizeof(float));
+  parallel_for_elements(n, [&](int64_t i) { dst[i] += src[i]; });
 }
 
 }  // namespace emt::onednn

@@ -70,6 +70,9 @@ class Port {
   // For kReadCached: reorders only when data or version differ from the last call, or the
   // version is unknown.
   const dnnl::memory& bind(const float* data, std::optional<uint64_t> version);
+  // For kAccumulate: as bind(), but when the buffer is known to hold zeros and the layouts
+  // agree, the primitive writes into it directly and finish() has nothing left to add.
+  const dnnl::memory& bind_gradient(float* data, bool holds_zeros);
   // After the primitive ran: moves its result into the buffer given to bind().
   void finish();
 
@@ -82,8 +85,9 @@ class Port {
   Role role_ = Role::kRead;
   int slot_ = 0;
   bool same_layout_ = true;
-  bool direct_ = true;  // the primitive works on the emt buffer itself
-  bool bound_ = false;  // bind() got a non-null buffer
+  bool direct_ = true;    // the primitive works on the emt buffer itself
+  bool bound_ = false;    // bind() got a non-null buffer
+  bool written_ = false;  // bind_gradient() let the primitive write the buffer itself
   dnnl::memory user_, chosen_;
   dnnl::reorder reorder_;  // only between different layouts
   // kReadCached: the reordered copy, and what it was made from.

@@ -53,7 +53,10 @@ class EltwisePrimitives {
   }
 
   // diff_src += diff_dst * f'(src), with f' read off src or dst as the algorithm wants.
-  void backward(const float* src, const float* dst, const float* diff_dst, float* diff_src) {
+  // diff_src_zeroed: diff_src holds zeros (BackwardArgs::zeroed_grad_inputs), so it may be
+  // written.
+  void backward(const float* src, const float* dst, const float* diff_dst, float* diff_src,
+                bool diff_src_zeroed) {
     const bool reads_dst = backward_reads_dst(spec_.algorithm);
     if (!bwd_) {
       const dnnl::eltwise_backward::primitive_desc pd(
@@ -65,10 +68,11 @@ class EltwisePrimitives {
       bwd_->diff_dst = Port(data_, pd.diff_dst_desc(), Role::kRead, 1);
       bwd_->diff_src = Port(data_, pd.diff_src_desc(), Role::kAccumulate, 2);
     }
-    bwd_->prim.execute(stream(), {{reads_dst ? DNNL_ARG_DST : DNNL_ARG_SRC,
-                                   bwd_->data.bind(reads_dst ? dst : src)},
-                                  {DNNL_ARG_DIFF_DST, bwd_->diff_dst.bind(diff_dst)},
-                                  {DNNL_ARG_DIFF_SRC, bwd_->diff_src.bind(diff_src)}});
+    bwd_->prim.execute(
+        stream(),
+        {{reads_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, bwd_->data.bind(reads_dst ? dst : src)},
+         {DNNL_ARG_DIFF_DST, bwd_->diff_dst.bind(diff_dst)},
+         {DNNL_ARG_DIFF_SRC, bwd_->diff_src.bind_gradient(diff_src, diff_src_zeroed)}});
     bwd_->diff_src.finish();
     stream().wait();
   }
@@ -104,7 +108,7 @@ class EltwiseOp final : public VariantOp<EltwisePrimitives> {
     if (args.grad_inputs[0].empty()) return;
     run(args.inputs[0], [&](EltwisePrimitives& p) {
       p.backward(args.inputs[0].data, args.outputs[0].data, args.grad_outputs[0].data,
-                 args.grad_inputs[0].data);
+                 args.grad_inputs[0].data, args.grad_input_zeroed(0));
     });
   }
 

@@ -60,6 +60,11 @@ struct BackwardArgs {
   std::span<const Tensor> grad_inputs;
   std::span<const Tensor> grad_params;
   std::optional<uint64_t> params_version = std::nullopt;  // as in ForwardArgs
+  // Bit i set: grad_inputs[i] still holds the zeros the engine filled it with (no other reader
+  // of that input has added to it), so a kernel may write its gradient there instead of adding,
+  // and save a pass over it. Kernels that ignore it stay correct.
+  uint64_t zeroed_grad_inputs = 0;
+  bool grad_input_zeroed(size_t i) const { return (zeroed_grad_inputs >> i) & 1; }
 };
 
 class Op {

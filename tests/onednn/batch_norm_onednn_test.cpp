@@ -67,6 +67,13 @@ TEST(BatchNormOnednn, MatchesReferenceOnBlockedActivations) {
     check_case(shape, seed++, {.blocked = true});
 }
 
+TEST(BatchNormOnednn, WritesAGradientKnownToBeZero) {
+  uint32_t seed = 1;
+  for (bool blocked : {false, true})
+    check_case({2, 16, 5, 7}, seed++,
+               {.passes = {{}}, .blocked = blocked, .zeroed_grad_input = true});
+}
+
 TEST(BatchNormOnednn, EvalBeforeAnyTrainUsesTheGivenRunningStatistics) {
   uint32_t seed = 1;
   for (const Shape& shape : sweep())

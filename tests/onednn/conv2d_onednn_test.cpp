@@ -106,6 +106,13 @@ TEST(Conv2dOnednn, MatchesReferenceOnGroupsAndEvenSizes) {
 // relu6 clips.
 // One output channel runs on the dedicated kernels (ops/conv2d/conv2d_one_output.h) instead of
 // oneDNN's, whatever the src layout: the same contract, forward and accumulating backward.
+TEST(Conv2dOnednn, WritesAGradientKnownToBeZero) {
+  const Case c{.n = 2, .c = 16, .h = 9, .w = 7, .out = 32, .kernel = 3, .stride = 2};
+  for (bool blocked : {false, true})
+    check_variant(conv2d_onednn_variant(), attrs_of(c), {{c.n, c.c, c.h, c.w}}, name_of(c), 1,
+                  {.passes = {{}}, .blocked = blocked, .zeroed_grad_input = true});
+}
+
 TEST(Conv2dOnednn, SingleOutputChannelMatchesReference) {
   const Case cases[] = {
       {.n = 2, .c = 32, .h = 9, .w = 13, .out = 1, .kernel = 3},

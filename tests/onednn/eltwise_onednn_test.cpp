@@ -59,6 +59,11 @@ TEST(EltwiseOnednn, MatchesReferenceOnBlockedActivations) {
   }
 }
 
+TEST(EltwiseOnednn, WritesAGradientKnownToBeZero) {
+  for (const OpVariant* variant : kVariants)
+    check_case(*variant, {2, 16, 5, 7}, 1, {.passes = {{}}, .zeroed_grad_input = true});
+}
+
 TEST(EltwiseOnednn, EvalForwardMatchesToo) {
   for (const OpVariant* variant : kVariants)
     check_case(*variant, {2, 3, 5, 7}, 1,

@@ -102,7 +102,7 @@ std::vector<float> plain(const std::vector<float>& buf, const Shape& shape, bool
 
 }  // namespace
 
-void backward_accumulating(OpHarness& h, Layout layout) {
+void backward_accumulating(OpHarness& h, Layout layout, uint64_t zeroed_grad_inputs) {
   const std::vector<Shape> params = param_shapes(h);
   auto in = views(h.inputs, h.input_shapes, layout);
   auto pa = views(h.params, params);
@@ -110,7 +110,7 @@ void backward_accumulating(OpHarness& h, Layout layout) {
   auto gout = views(h.grad_outputs, h.inferred.outputs, layout);
   auto gin = views(h.grad_inputs, h.input_shapes, layout);
   auto gpa = views(h.grad_params, params);
-  h.op->backward({in, pa, out, gout, gin, gpa});
+  h.op->backward({in, pa, out, gout, gin, gpa, std::nullopt, zeroed_grad_inputs});
 }
 
 void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng) {
@@ -158,6 +158,8 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
   if (options.shape_inputs) options.shape_inputs(ref.inputs, rng);
   fill(ref.grad_outputs, rng);
   fill(ref.grad_inputs, rng);  // what earlier consumers already accumulated
+  if (options.zeroed_grad_input)
+    std::fill(ref.grad_inputs[0].begin(), ref.grad_inputs[0].end(), 0.0f);
   fill(ref.grad_params, rng);
   fill(var.outputs, rng);  // forward must overwrite, not add
   var.inputs = ref.inputs;
@@ -192,7 +194,7 @@ void check_variant(const OpVariant& variant, const Attrs& attrs, const std::vect
       expect_close(repro, ref.inferred.params[i].name + p, var.params[i], ref.params[i]);
     if (!step.backward) continue;
     backward_accumulating(ref);
-    backward_accumulating(var, layout);
+    backward_accumulating(var, layout, options.zeroed_grad_input ? 1 : 0);
     for (size_t i = 0; i < ref.grad_inputs.size(); ++i)
       if (input_wanted(i))
         expect_close(repro, index("grad_input", i) + p,

@@ -44,6 +44,10 @@ struct CheckOptions {
   // take it channel-blocked, as a compiled plan keeps them between variants that take that
   // layout (LayoutPolicy); its results are unblocked before the comparison.
   bool blocked = false;
+  // Starts the first input's gradient at zero and tells the variant so
+  // (BackwardArgs::zeroed_grad_inputs), as the engine does for its last reader: the variant may
+  // then write instead of add. Use with a single pass (a second backward finds it non-zero).
+  bool zeroed_grad_input = false;
 };
 
 // Adds a failure with a one-line repro ("<repro> <what> max_abs_err=.. tol=..") unless every
@@ -53,7 +57,9 @@ void expect_close(const std::string& repro, const std::string& what, const std::
 
 // OpHarness::backward zeroes the gradients first; the engine does not, and neither does this.
 // Activations whose shape can take it are passed in `layout`.
-void backward_accumulating(OpHarness& h, Layout layout = Layout::kPlain);
+// zeroed_grad_inputs is passed on as BackwardArgs::zeroed_grad_inputs.
+void backward_accumulating(OpHarness& h, Layout layout = Layout::kPlain,
+                           uint64_t zeroed_grad_inputs = 0);
 
 // Every value of every buffer from U(-1, 1).
 void fill(std::vector<std::vector<float>>& bufs, std::mt19937& rng);
