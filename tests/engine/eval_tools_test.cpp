@@ -28,6 +28,7 @@
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/engine/text_files.h"
 #include "tests/engine/tiny_graph.h"
 
 namespace {
@@ -40,6 +41,7 @@ using emt::BootstrapOptions;
 using emt::BootstrapResult;
 using emt::ImageResult;
 using emt::MetricInterval;
+using emt::test::read_text;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
@@ -62,13 +64,6 @@ std::vector<ImageResult> random_images(size_t n, uint64_t seed) {
 
 std::vector<const MetricInterval*> intervals(const BootstrapResult& r) {
   return {&r.acc, &r.sen, &r.spe, &r.auc, &r.dsc, &r.iou};
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // ---------------------------------------------------------------------------------------------

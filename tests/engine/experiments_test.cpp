@@ -29,6 +29,7 @@
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/engine/text_files.h"
 #include "tests/engine/tiny_graph.h"
 
 namespace {
@@ -36,6 +37,7 @@ namespace {
 namespace fs = std::filesystem;
 using emt::test::kSmallData;
 using emt::test::kTinyGraph;
+using emt::test::split;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -121,14 +123,6 @@ const std::vector<std::string> kSmall = [] {
   settings.push_back("train.epochs=1");
   return settings;
 }();
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, sep)) parts.push_back(part);
-  return parts;
-}
 
 // A CSV as header name -> column values (as text).
 struct Csv {

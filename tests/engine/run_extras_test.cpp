@@ -23,6 +23,7 @@
 #include "engine/train/optimizer.h"
 #include "engine/train/run.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/engine/text_files.h"
 #include "tests/engine/tiny_graph.h"
 
 namespace {
@@ -30,6 +31,8 @@ namespace {
 namespace fs = std::filesystem;
 using emt::test::kSmallData;
 using emt::test::kTinyGraph;
+using emt::test::read_text;
+using emt::test::split;
 
 // Both heads and no batch norm: trained at lr 0 its evaluation cannot change from epoch to
 // epoch (nothing else moves), so every validation score after the first ties the first and
@@ -59,21 +62,6 @@ terms = [
 [data]
 input_size = 32
 )toml";
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, sep)) parts.push_back(part);
-  return parts;
-}
 
 nlohmann::json read_json(const fs::path& path) { return nlohmann::json::parse(read_text(path)); }
 

@@ -36,6 +36,7 @@
 #include "engine/train/run.h"
 #include "engine/train/trainer.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/engine/text_files.h"
 #include "tests/engine/tiny_graph.h"
 
 namespace {
@@ -48,6 +49,8 @@ using emt::Model;
 using emt::Tensor;
 using emt::test::kSmallData;
 using emt::test::kTinyGraph;
+using emt::test::read_text;
+using emt::test::split;
 
 class TrainingTest : public emt::test::TempDirTest {
  protected:
@@ -142,21 +145,6 @@ std::vector<emt::Sample> phantom_samples(int count, int size) {
   for (int i = 0; i < count; ++i)
     samples.push_back(emt::preprocess(emt::generate_phantom(cfg, i), size, 1, {}));
   return samples;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, sep)) parts.push_back(part);
-  return parts;
 }
 
 // ---------------------------------------------------------------------------------------------
