@@ -233,7 +233,7 @@ void choose_variant(Step& step, Backend backend, const Attrs& attrs,
   step.op = variant->create(attrs);
   step.impl = "onednn";
   step.layouts = variant->layouts;
-  step.bf16 = variant->bf16;
+  step.bf16 = variant->bf16 && !(variant->prefers_f32 && variant->prefers_f32(attrs, in_shapes));
 }
 
 int Program::value(const std::string& name) const {

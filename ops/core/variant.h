@@ -31,6 +31,9 @@ struct OpVariant {
   // with bf16 precision. Params stay f32 whatever the activations are; a kUniform variant gets
   // one dtype for all its tensors, as it gets one layout.
   bool bf16 = false;
+  // When set and true for a node, that node stays f32 even so: where the variant's f32 kernel
+  // beats its bf16 one (a convolution to one output channel).
+  bool (*prefers_f32)(const Attrs& attrs, std::span<const Shape> inputs) = nullptr;
 };
 
 }  // namespace emt
