@@ -76,6 +76,9 @@ const std::vector<ConfigKeySpec>& config_schema() {
        "folded weights assume (0: keep the file's values)"},
       {"eval.threshold", f(0.5), "malignant iff probability >= threshold"},
       {"eval.batch", i(32), "images per evaluation forward pass"},
+      {"eval.flip_tta", AttrValue{false},
+       "evaluation also runs each image mirrored left-right and averages: the classifier's "
+       "probabilities, and the mask probabilities after mirroring back"},
       {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},
       {"objective.w_p", f(1.5), "positive-class weight of the weighted BCE (W_p)"},
       {"objective.w_c", f(3.0), "weight of the classification loss (W_c)"},

@@ -1,8 +1,10 @@
 #include "engine/eval/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "engine/data/batch.h"
 
@@ -11,15 +13,65 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-nlohmann::json number(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+// The mirror acts on the last axis, which is W only for [N, C, H, W].
+void check_nchw(const Tensor& t, const char* what) {
+  if (t.rank() != 4)
+    throw std::runtime_error(std::string("eval.flip_tta: the ") + what + " is " +
+                             shape_str(t.shape) + ", not [N, C, H, W]");
 }
 
 }  // namespace
 
+void predict_batch(Executor& exec, std::span<const Sample* const> samples, bool flip_tta,
+                   std::vector<float>& cls, std::vector<float>& seg) {
+  const auto& outputs = exec.program().outputs;
+  const auto cls_output = outputs.find(kClassOutput);
+  const auto seg_output = outputs.find(kMaskOutput);
+  cls.clear();
+  seg.clear();
+  // The mirrored pass runs first so that the executor ends on the images as given.
+  if (flip_tta) {
+    load_batch(exec, samples);
+    const Tensor image = exec.value(kImageInput);
+    check_nchw(image, "image input");
+    const int64_t width = image.shape.back();
+    for (float* row = image.data; row < image.data + image.numel(); row += width)
+      std::reverse(row, row + width);
+    exec.forward();
+    if (cls_output != outputs.end()) {
+      const Tensor c = exec.value(cls_output->second);
+      cls.assign(c.data, c.data + c.numel());
+    }
+    if (seg_output != outputs.end()) {
+      const Tensor s = exec.value(seg_output->second);
+      check_nchw(s, "mask output");
+      seg.resize(static_cast<size_t>(s.numel()));
+      const int64_t w = s.shape.back();
+      for (int64_t row = 0; row < s.numel(); row += w)
+        std::reverse_copy(s.data + row, s.data + row + w, seg.data() + row);
+    }
+  }
+  load_batch(exec, samples);
+  exec.forward();
+  // Without flip_tta the buffers take the outputs unchanged, so the results are the plain
+  // pass's bit for bit.
+  const auto take = [&](const Tensor& t, std::vector<float>& dst) {
+    if (!flip_tta) {
+      dst.assign(t.data, t.data + t.numel());
+      return;
+    }
+    for (size_t k = 0; k < dst.size(); ++k) dst[k] = 0.5f * (t.data[k] + dst[k]);
+  };
+  if (cls_output != outputs.end()) take(exec.value(cls_output->second), cls);
+  if (seg_output != outputs.end()) take(exec.value(seg_output->second), seg);
+}
+
 EvalReport evaluate(Model& model, std::span<const Sample> samples, std::span<const int> indices,
-                    int64_t batch, double threshold) {
+                    int64_t batch, double threshold, bool flip_tta) {
   EvalReport report;
+  report.flip_tta = flip_tta;
   const Graph& g = model.graph();
   for (const GraphOutput& o : g.outputs) {
     report.has_cls = report.has_cls || o.name == kClassOutput;
@@ -27,25 +79,23 @@ EvalReport evaluate(Model& model, std::span<const Sample> samples, std::span<con
   }
   report.loss_terms.assign(g.objective.terms.size(), 0.0);
   int64_t batches = 0;
+  std::vector<float> cls, seg;
   for (size_t start = 0; start < indices.size(); start += static_cast<size_t>(batch)) {
     const size_t n = std::min(indices.size() - start, static_cast<size_t>(batch));
     Executor& exec = model.executor(static_cast<int64_t>(n), Mode::kEval);
     std::vector<const Sample*> chunk;
     for (size_t i = 0; i < n; ++i) chunk.push_back(&samples[indices[start + i]]);
-    load_batch(exec, chunk);
-    exec.forward();
+    predict_batch(exec, chunk, flip_tta, cls, seg);
     const ObjectiveValue objective = exec.objective();
     report.loss += objective.total;
     for (size_t t = 0; t < objective.terms.size(); ++t) report.loss_terms[t] += objective.terms[t];
     ++batches;
     for (size_t i = 0; i < n; ++i) {
       ImageResult r{chunk[i]->id, chunk[i]->label, kNaN, {kNaN, kNaN}};
-      if (report.has_cls) r.prob = exec.value(exec.program().outputs.at(kClassOutput)).data[i];
+      if (report.has_cls) r.prob = cls[i * (cls.size() / n)];
       if (report.has_seg) {
-        const Tensor seg = exec.value(exec.program().outputs.at(kMaskOutput));
-        const int64_t per = seg.numel() / seg.dim(0);
-        r.mask = mask_score({seg.data + static_cast<int64_t>(i) * per, static_cast<size_t>(per)},
-                            chunk[i]->mask);
+        const size_t per = seg.size() / n;
+        r.mask = mask_score({seg.data() + i * per, per}, chunk[i]->mask);
       }
       report.images.push_back(r);
     }
@@ -71,6 +121,7 @@ nlohmann::json report_json(const EvalReport& report) {
   nlohmann::json j;
   j["n"] = report.images.size();
   j["loss"] = number(report.loss);
+  j["flip_tta"] = report.flip_tta;
   if (report.has_cls) {
     j["threshold"] = report.cls.threshold;
     j["acc"] = number(report.cls.acc);
