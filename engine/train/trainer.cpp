@@ -132,8 +132,9 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
   }
   stats.compute_images_per_s = static_cast<double>(steps * batch_) / compute_seconds;
   stats.wait_fraction = stats.wait_seconds / stats.train_seconds;
+  // The same evaluation as the test split gets, so that the best epoch is chosen on it.
   stats.val = evaluate(model_, data_.samples, data_.split.val, config_.get_int("eval.batch"),
-                       config_.get_float("eval.threshold"));
+                       config_.get_float("eval.threshold"), config_.get_bool("eval.flip_tta"));
   stats.val_score = score(stats.val);
   stats.improved = stats.val_score > state_.best_score;
   if (stats.improved) {
