@@ -50,13 +50,13 @@ class Compiler {
     }
     for (const GraphOutput& out : g_.outputs) p_.outputs[out.name] = lookup(out.value, out.loc);
     check_objective();
+    p_.precision = options_.precision;
     if (options_.fuse) fuse_for_inference(p_);
     if (options_.blocked_layouts) assign_layouts(p_);
     if (options_.precision == Precision::kBf16) {
       check_bf16();
       assign_precision(p_);
     }
-    p_.precision = options_.precision;
     return std::move(p_);
   }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 #include "ops/registry.h"
 
@@ -11,9 +12,11 @@ namespace {
 bool is_conv(const std::string& op) { return op == "conv2d" || op == "conv_transpose2d"; }
 bool is_activation(const std::string& op) { return op == "relu" || op == "relu6"; }
 
-// What one convolution absorbs: step indices, -1 for none.
+// What one convolution absorbs: step indices, -1 for none; for a skip addition, also the
+// addition's other operand, which the convolution then reads as its residual.
 struct Absorbed {
-  int bn = -1, act = -1;
+  int bn = -1, act = -1, add = -1;
+  int residual = -1;
 };
 
 class Fuser {
@@ -50,6 +53,8 @@ class Fuser {
       if (reader >= 0 && is_activation(p_.steps[reader].node->op)) a.act = reader;
       if (a.bn >= 0) removed[a.bn] = true;
       if (a.act >= 0) removed[a.act] = true;
+      absorb_skip_addition(static_cast<int>(s), a);
+      if (a.add >= 0) removed[a.add] = true;
     }
     rebuild(removed, absorbed);
     p_.fused = true;
@@ -62,9 +67,31 @@ class Fuser {
     return !pinned_[v] && readers.size() == 1 ? readers[0] : -1;
   }
 
-  // The convolution takes over its absorbed steps: their output, their params, an activation.
+  // A skip addition reading the convolution's (or its absorbed activation's) output as its only
+  // reader becomes a binary post-op of a oneDNN convolution (fp32 plans): dst = act(conv) + the
+  // other operand, one pass over the output instead of two. The other operand must exist
+  // before the convolution runs.
+  void absorb_skip_addition(int s, Absorbed& a) const {
+    const Step& step = p_.steps[s];
+    if (step.node->op != "conv2d" || step.impl != "onednn" || p_.precision != Precision::kFp32)
+      return;
+    const int last = a.act >= 0  ? p_.steps[a.act].output
+                     : a.bn >= 0 ? p_.steps[a.bn].output
+                                 : step.output;
+    const int reader = sole_reader(last);
+    if (reader < 0 || p_.steps[reader].node->op != "add") return;
+    const std::vector<int>& operands = p_.steps[reader].inputs;
+    const int other = operands[0] == last ? operands[1] : operands[0];
+    const int producer = p_.values[other].producer;
+    if (other == last || producer >= s) return;
+    a.add = reader;
+    a.residual = other;
+  }
+
+  // The convolution takes over its absorbed steps: their output, their params, an activation,
+  // a residual.
   void absorb(Step& conv, const Absorbed& a) {
-    if (a.bn < 0 && a.act < 0) return;
+    if (a.bn < 0 && a.act < 0 && a.add < 0) return;
     Attrs attrs = conv.node->attrs;
     if (a.bn >= 0) {
       const Step& bn = p_.steps[a.bn];
@@ -98,6 +125,16 @@ class Fuser {
     conv.impl = "reference";
     conv.dispatch_note.clear();
     choose_variant(conv, p_.backend, attrs, in_shapes);
+    if (a.add >= 0) {
+      // Only the oneDNN convolution takes a residual, and it ran this node before the fusion.
+      if (conv.impl != "onednn")
+        throw std::logic_error("fused skip addition on a non-oneDNN convolution: " +
+                               conv.node->name);
+      const Step& add = p_.steps[a.add];
+      conv.inputs.push_back(a.residual);
+      conv.fused.push_back(add.node);
+      conv.output = add.output;
+    }
   }
 
   // Drops the removed steps and every value nothing produces any more, renumbering the rest.

@@ -67,8 +67,8 @@ class Primitives final : public ConvPrimitives {
         widened_dst_(external_bias_ && spec.dst_dtype == DataType::kBF16),
         fwd_pd_(make_forward_pd()) {}
 
-  void forward(const float* src, const float* weights, const float* bias, float* dst,
-               std::optional<uint64_t> weights_version) override {
+  void forward(const float* src, const float* weights, const float* bias, const float* residual,
+               float* dst, std::optional<uint64_t> weights_version) override {
     if (!fwd_) {
       fwd_.emplace();
       fwd_->prim = typename Family::Fwd(fwd_pd_);
@@ -89,6 +89,9 @@ class Primitives final : public ConvPrimitives {
               {DNNL_ARG_WEIGHTS, fwd_->weights.bind(weights, weights_version)},
               {DNNL_ARG_DST, fwd_->dst.bind(dst)}};
     if (spec_.bias && !external_bias_) args[DNNL_ARG_BIAS] = fwd_->bias.bind(bias);
+    if (spec_.residual)
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op()) | DNNL_ARG_SRC_1] =
+          wrap(residual_desc(), residual);
     fwd_->prim.execute(stream(), args);
     if (!widened_dst_) fwd_->dst.finish();
     if (external_bias_) {
@@ -233,23 +236,29 @@ class Primitives final : public ConvPrimitives {
                         t ? memory::format_tag::giohw : memory::format_tag::goihw);
   }
 
-  // The activation as an eltwise post-op (relu6 as clip_v2, the relu6 variant's algorithm).
+  // The activation as an eltwise post-op (relu6 as clip_v2, the relu6 variant's algorithm),
+  // then the residual as a binary add post-op.
   dnnl::primitive_attr activation_attr() const {
     dnnl::primitive_attr attr;
-    if (spec_.activation == ConvActivation::kNone) return attr;
     dnnl::post_ops ops;
     if (spec_.activation == ConvActivation::kRelu)
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    else
+    else if (spec_.activation == ConvActivation::kRelu6)
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip_v2, 0.0f, 6.0f);
+    if (spec_.residual) ops.append_binary(dnnl::algorithm::binary_add, residual_desc());
     attr.set_post_ops(ops);
     return attr;
+  }
+  int residual_post_op() const { return spec_.activation == ConvActivation::kNone ? 0 : 1; }
+  memory::desc residual_desc() const {
+    return desc_of(spec_.dst, spec_.residual_layout, spec_.residual_dtype);
   }
 
   typename Family::Fwd::primitive_desc make_forward_pd() const {
     // forward_training, so that the backward primitives can take this descriptor as their
-    // hint; an activation rules backward out, so those convolutions are built for inference.
-    const bool inference = spec_.activation != ConvActivation::kNone;
+    // hint; an activation or a residual rules backward out, so those convolutions are built
+    // for inference.
+    const bool inference = spec_.activation != ConvActivation::kNone || spec_.residual;
     return typename Family::Fwd::primitive_desc(
         typename Family::Fwd::desc(
             inference ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
@@ -315,11 +324,11 @@ class OneOutputPrimitives final : public ConvPrimitives {
   static bool fits(const ConvSpec& s) {
     return !s.transposed && s.dst[1] == 1 && s.groups == 1 &&
            s.activation == ConvActivation::kNone && s.src_dtype == DataType::kF32 &&
-           s.dst_dtype == DataType::kF32 && s.dst_layout == Layout::kPlain &&
+           s.dst_dtype == DataType::kF32 && s.dst_layout == Layout::kPlain && !s.residual &&
            one_output_conv_fits(geometry_of(s), s.src_layout);
   }
 
-  void forward(const float* src, const float* weights, const float* bias, float* dst,
+  void forward(const float* src, const float* weights, const float* bias, const float*, float* dst,
                std::optional<uint64_t>) override {
     one_output_conv_forward(geometry_, src, weights, bias, dst, src_layout_);
   }
@@ -373,17 +382,34 @@ ConvOp::ConvOp(std::string name, std::unique_ptr<Op> reference, bool bias,
       bias_(bias),
       activation_(activation) {}
 
-Inferred ConvOp::infer(std::span<const Shape> inputs) const { return reference_->infer(inputs); }
+// A second input is a fused residual (ConvSpec::residual), of the output's shape.
+Inferred ConvOp::infer(std::span<const Shape> inputs) const {
+  if (inputs.size() != 2) return reference_->infer(inputs);
+  Inferred inferred = reference_->infer(inputs.first(1));
+  if (inputs[1] != inferred.outputs[0])
+    throw OpError(name_ + ": residual " + shape_str(inputs[1]) + " must have the output's shape " +
+                  shape_str(inferred.outputs[0]));
+  return inferred;
+}
 
 template <class Body>
-void ConvOp::run(const Tensor& input, const Tensor& output, const Body& body) {
-  std::unique_ptr<ConvPrimitives>& primitives =
-      cache_[{input.shape, input.layout, output.layout, input.dtype, output.dtype}];
+void ConvOp::run(std::span<const Tensor> inputs, const Tensor& output, const Body& body) {
+  const Tensor& input = inputs[0];
+  const Tensor* residual = inputs.size() > 1 ? &inputs[1] : nullptr;
+  std::unique_ptr<ConvPrimitives>& primitives = cache_[{
+      input.shape, input.layout, output.layout, input.dtype, output.dtype,
+      residual ? std::optional(std::pair(residual->layout, residual->dtype)) : std::nullopt}];
   ConvSpec s = spec(input.shape);
   s.src_layout = input.layout;
   s.dst_layout = output.layout;
   s.src_dtype = input.dtype;
   s.dst_dtype = output.dtype;
+  if (residual) {
+    if (s.transposed) throw OpError(name_ + "[onednn]: a residual input is for convolutions only");
+    s.residual = true;
+    s.residual_layout = residual->layout;
+    s.residual_dtype = residual->dtype;
+  }
   try {
     if (!primitives) primitives = make_conv_primitives(s);
     body(*primitives);
@@ -394,8 +420,9 @@ void ConvOp::run(const Tensor& input, const Tensor& output, const Body& body) {
 
 void ConvOp::forward(const ForwardArgs& args) {
   const float* bias = bias_ ? args.params[1].data : nullptr;
-  run(args.inputs[0], args.outputs[0], [&](ConvPrimitives& p) {
-    p.forward(args.inputs[0].data, args.params[0].data, bias, args.outputs[0].data,
+  const float* residual = args.inputs.size() > 1 ? args.inputs[1].data : nullptr;
+  run(args.inputs, args.outputs[0], [&](ConvPrimitives& p) {
+    p.forward(args.inputs[0].data, args.params[0].data, bias, residual, args.outputs[0].data,
               args.params_version);
   });
 }
@@ -404,8 +431,10 @@ void ConvOp::backward(const BackwardArgs& args) {
   require_no_activation(name_, activation_);
   if (args.inputs[0].dtype != DataType::kF32 || args.outputs[0].dtype != DataType::kF32)
     throw OpError(name_ + "[onednn]: bf16 is for inference only; training runs in f32");
+  if (args.inputs.size() > 1)
+    throw OpError(name_ + "[onednn]: a fused residual is for inference only");
   float* diff_bias = bias_ ? args.grad_params[1].data : nullptr;
-  run(args.inputs[0], args.outputs[0], [&](ConvPrimitives& p) {
+  run(args.inputs, args.outputs[0], [&](ConvPrimitives& p) {
     p.backward(args.inputs[0].data, args.params[0].data, args.grad_outputs[0].data,
                args.grad_inputs[0].data, args.grad_input_zeroed(0), args.grad_params[0].data,
                diff_bias, args.params_version);

@@ -43,6 +43,12 @@ struct ConvSpec {
   // (reordered to bf16 when f32) and weights (the f32 buffer, rounded once per weights
   // version) in bf16, accumulation and bias in f32, dst written in its own dtype.
   DataType src_dtype = DataType::kF32, dst_dtype = DataType::kF32;
+  // Inference fusion of a following skip addition: dst = act(conv(src) + bias) + residual,
+  // residual being a second input of dst's shape in its own layout (a binary post-op).
+  // Convolutions only, forward only.
+  bool residual = false;
+  Layout residual_layout = Layout::kPlain;
+  DataType residual_dtype = DataType::kF32;
 };
 
 // The primitives of one ConvSpec, each created on its first use and reused after that.
@@ -52,7 +58,9 @@ class ConvPrimitives {
  public:
   virtual ~ConvPrimitives() = default;
   // weights_version: ForwardArgs::params_version, which keeps the reordered weights.
-  virtual void forward(const float* src, const float* weights, const float* bias, float* dst,
+  // residual: null unless the spec has one.
+  virtual void forward(const float* src, const float* weights, const float* bias,
+                       const float* residual, float* dst,
                        std::optional<uint64_t> weights_version) = 0;
   // diff_src_zeroed: diff_src holds zeros (BackwardArgs::zeroed_grad_inputs) and may be written.
   virtual void backward(const float* src, const float* weights, const float* diff_dst,
@@ -87,7 +95,7 @@ class ConvOp : public Op {
 
  private:
   template <class Body>
-  void run(const Tensor& input, const Tensor& output, const Body& body);
+  void run(std::span<const Tensor> inputs, const Tensor& output, const Body& body);
 
   std::string name_;
   std::unique_ptr<Op> reference_;
@@ -95,7 +103,9 @@ class ConvOp : public Op {
   ConvActivation activation_;
   // Keyed by input shape, the layouts and the dtypes: a node normally sees one shape, and each
   // new one costs new primitives (and their JIT code), never one per call.
-  std::map<std::tuple<Shape, Layout, Layout, DataType, DataType>, std::unique_ptr<ConvPrimitives>>
+  std::map<std::tuple<Shape, Layout, Layout, DataType, DataType,
+                      std::optional<std::pair<Layout, DataType>>>,
+           std::unique_ptr<ConvPrimitives>>
       cache_;
 };
 

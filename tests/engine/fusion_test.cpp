@@ -277,7 +277,8 @@ TEST(FusedEmtNetPlan, ListsFusionsAndShrinksTheArena) {
   const Program plain = compile(graph, 1, Backend::kOnednn);
   const Program fused = compile(graph, 1, Backend::kOnednn, {.fuse = true});
 
-  // 27 encoder and 13 decoder conv + bn + relu units; the classifier's dropout.
+  // 27 encoder and 13 decoder conv + bn + relu units, the last conv of each of the 4 decoder
+  // blocks with its skip addition too; the classifier's dropout.
   size_t count = 0;
   for (const Step& s : fused.steps) {
     if (s.fused.empty()) continue;
@@ -286,7 +287,7 @@ TEST(FusedEmtNetPlan, ListsFusionsAndShrinksTheArena) {
   }
   EXPECT_EQ(count, 40u);
   EXPECT_EQ(fused.elided_nodes, std::vector<std::string>{"cls_head.drop"});
-  EXPECT_EQ(fused.steps.size(), plain.steps.size() - 81);
+  EXPECT_EQ(fused.steps.size(), plain.steps.size() - 85);
   EXPECT_LT(plan_memory(fused, Lifetime::kInference).arena_floats,
             plan_memory(plain, Lifetime::kInference).arena_floats);
   EXPECT_EQ(fused.trainable_param_count(), plain.trainable_param_count());
@@ -294,10 +295,20 @@ TEST(FusedEmtNetPlan, ListsFusionsAndShrinksTheArena) {
   EXPECT_EQ(fused.outputs.at("cls"), fused.value("cls_prob"));
   EXPECT_EQ(fused.outputs.at("seg"), fused.value("seg_prob"));
   EXPECT_EQ(fused.value("backbone.ds1"), fused.value("backbone.ds1.pw.relu"));
+  // The skip addition's value is the fused convolution's output, which reads the encoder's map
+  // as its residual; the reference backend keeps the addition.
+  const Step& skip1 = fused.steps[fused.values[fused.value("seg.skip1")].producer];
+  EXPECT_EQ(skip1.node->name, "seg.dec1.expand.conv");
+  ASSERT_EQ(skip1.inputs.size(), 2u);
+  EXPECT_EQ(skip1.inputs[1], fused.value("backbone.ds1"));
+  const Program reference = compile(graph, 1, Backend::kReference, {.fuse = true});
+  EXPECT_EQ(reference.steps[reference.values[reference.value("seg.skip1")].producer].node->op,
+            "add");
 
   for (const Program* p : {&plain, &fused}) {
     const std::string plan = format_plan(*p);
     for (const char* line : {"  backbone.ds1.dw.conv + bn + relu\n", "  seg.up.conv + bn + relu\n",
+                             "  seg.dec1.expand.conv + bn + relu + skip1\n",
                              "  cls_head.drop removed", "inference fusion", "arena with fusion"})
       EXPECT_NE(plan.find(line), std::string::npos) << line << " not in\n" << plan;
   }

@@ -229,6 +229,56 @@ TEST(Conv2dOnednn, ReorderedWeightsFollowTheParamsVersion) {
   expect_close("version 2 again", "output", out, ref.outputs[0]);
 }
 
+// A fused skip addition (ConvSpec::residual): dst = act(conv(x) + b) + residual, the residual a
+// second input in either layout, against the reference conv followed by the addition.
+TEST(Conv2dOnednn, ResidualInputIsAddedAfterTheActivation) {
+  const Case c{.n = 2, .c = 16, .h = 7, .w = 9, .out = 32, .kernel = 1, .activation = "relu"};
+  const Attrs attrs = attrs_of(c);
+  const Shape shape{c.n, c.c, c.h, c.w};
+  for (bool blocked : {false, true}) {
+    OpHarness ref("conv2d", attrs, {shape});
+    std::mt19937 rng(4);
+    ref.randomize(rng);
+    ref.forward(Mode::kEval);
+    const Shape out_shape = ref.inferred.outputs[0];
+    std::vector<float> residual(ref.outputs[0].size());
+    std::uniform_real_distribution<float> dist(-1, 1);
+    for (float& v : residual) v = dist(rng);
+    std::vector<float> want = ref.outputs[0];
+    for (size_t i = 0; i < want.size(); ++i) want[i] += residual[i];
+
+    const Layout layout = blocked ? Layout::kChannelBlocked : Layout::kPlain;
+    auto in_layout = [&](const std::vector<float>& plain, const Shape& s) {
+      if (!blocked) return plain;
+      std::vector<float> out(plain.size());
+      block_channels(plain.data(), s, out.data());
+      return out;
+    };
+    const std::vector<float> x = in_layout(ref.inputs[0], shape);
+    const std::vector<float> r = in_layout(residual, out_shape);
+    std::vector<float> out(want.size());
+    const std::unique_ptr<Op> op = conv2d_onednn_variant().create(attrs);
+    const std::vector<Shape> shapes = {shape, out_shape};
+    EXPECT_EQ(op->infer(shapes).outputs[0], out_shape);
+    const std::vector<Tensor> inputs = {{const_cast<float*>(x.data()), shape, layout},
+                                        {const_cast<float*>(r.data()), out_shape, layout}};
+    const std::vector<Tensor> params = {{ref.params[0].data(), ref.inferred.params[0].shape},
+                                        {ref.params[1].data(), ref.inferred.params[1].shape}};
+    const std::vector<Tensor> outs = {{out.data(), out_shape, layout}};
+    op->forward({inputs, params, outs, Mode::kEval});
+    std::vector<float> got(out.size());
+    if (blocked)
+      unblock_channels(out.data(), out_shape, got.data());
+    else
+      got = out;
+    expect_close(name_of(c) + (blocked ? " blocked" : ""), "output + residual", got, want);
+  }
+  // The residual must have the output's shape.
+  const std::unique_ptr<Op> op = conv2d_onednn_variant().create(attrs);
+  const std::vector<Shape> wrong = {shape, {2, 16, 7, 9}};
+  EXPECT_THROW(op->infer(wrong), OpError);
+}
+
 TEST(Conv2dOnednn, ActivationIsForwardOnly) {
   const Attrs attrs =
       attrs_of({.c = 3, .h = 5, .w = 5, .out = 2, .kernel = 3, .activation = "relu"});
