@@ -97,7 +97,7 @@ options:
                    phantom images (classifier probabilities, masks' Dice)
   --threads N      worker threads (default: all cores; bench: the thread counts 1 and 2)
   --json FILE      bench: also write the figures as JSON
-  --profile        bench: per-op time of the training step
+  --profile        bench: per-op time of a batch-1 inference and of a training step
   --iters N        bench: timed repetitions per figure (default 10)
   --no-baselines   bench: skip ONNX Runtime and PyTorch
   --ort-model F    bench: the ONNX model ORT runs (default: this engine's export of GRAPH, e.g.
