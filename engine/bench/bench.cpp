@@ -18,6 +18,7 @@
 #include "engine/data/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
+#include "engine/eval/metrics.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/onnx/export.h"
@@ -185,15 +186,12 @@ Bf16Agreement bf16_agreement(const GraphFile& file, Executor& fp32, Executor& bf
       result.max_prob_diff = std::max(result.max_prob_diff, double(std::abs(p16[i] - p32[i])));
     const std::vector<float> m32 = fp32.read(fp32.program().outputs.at(kMaskOutput)),
                              m16 = bf16.read(bf16.program().outputs.at(kMaskOutput));
+    // The fp32 mask, thresholded at 0.5, is the target the bf16 mask is scored against.
     const size_t per = m32.size() / static_cast<size_t>(batch);
     for (int64_t k = 0; k < batch; ++k) {
-      int64_t both = 0, either = 0;
-      for (size_t i = k * per; i < (k + 1) * per; ++i) {
-        const bool a = m32[i] >= 0.5f, b = m16[i] >= 0.5f;
-        both += a && b;
-        either += int64_t(a) + int64_t(b);
-      }
-      dice_sum += either == 0 ? 1.0 : 2.0 * double(both) / double(either);
+      const std::span<const float> image(m16.data() + k * per, per),
+          target(m32.data() + k * per, per);
+      dice_sum += mask_score(image, target).dice;
       ++result.images;
     }
   }
