@@ -399,22 +399,28 @@ void ConvOp::run(std::span<const Tensor> inputs, const Tensor& output, const Bod
   std::unique_ptr<ConvPrimitives>& primitives = cache_[{
       input.shape, input.layout, output.layout, input.dtype, output.dtype,
       residual ? std::optional(std::pair(residual->layout, residual->dtype)) : std::nullopt}];
-  ConvSpec s = spec(input.shape);
-  s.src_layout = input.layout;
-  s.dst_layout = output.layout;
-  s.src_dtype = input.dtype;
-  s.dst_dtype = output.dtype;
-  if (residual) {
-    if (s.transposed) throw OpError(name_ + "[onednn]: a residual input is for convolutions only");
-    s.residual = true;
-    s.residual_layout = residual->layout;
-    s.residual_dtype = residual->dtype;
-  }
+  // Derived from the reference's inference only when the primitives are made (or an error is
+  // reported): not on every call.
+  auto full_spec = [&] {
+    ConvSpec s = spec(input.shape);
+    s.src_layout = input.layout;
+    s.dst_layout = output.layout;
+    s.src_dtype = input.dtype;
+    s.dst_dtype = output.dtype;
+    if (residual) {
+      if (s.transposed)
+        throw OpError(name_ + "[onednn]: a residual input is for convolutions only");
+      s.residual = true;
+      s.residual_layout = residual->layout;
+      s.residual_dtype = residual->dtype;
+    }
+    return s;
+  };
   try {
-    if (!primitives) primitives = make_conv_primitives(s);
+    if (!primitives) primitives = make_conv_primitives(full_spec());
     body(*primitives);
   } catch (const dnnl::error& e) {
-    throw OpError(name_ + "[onednn] " + spec_str(s) + ": " + e.what());
+    throw OpError(name_ + "[onednn] " + spec_str(full_spec()) + ": " + e.what());
   }
 }
 
