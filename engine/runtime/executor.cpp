@@ -110,10 +110,12 @@ Tensor Executor::value(int index) { return view(arena_, index); }
 
 std::vector<float> Executor::read(int index) {
   const Tensor t = value(index);
-  std::vector<float> values(t.data, t.data + t.numel());
+  std::vector<float> values(static_cast<size_t>(t.numel()));
   if (t.dtype == DataType::kBF16) {
     const auto* bf16 = reinterpret_cast<const uint16_t*>(t.data);
     for (size_t i = 0; i < values.size(); ++i) values[i] = from_bf16(bf16[i]);
+  } else {
+    std::copy(t.data, t.data + t.numel(), values.begin());
   }
   if (t.layout == Layout::kPlain) return values;
   std::vector<float> plain(values.size());
