@@ -79,6 +79,9 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"eval.flip_tta", AttrValue{false},
        "evaluation also runs each image mirrored left-right and averages: the classifier's "
        "probabilities, and the mask probabilities after mirroring back"},
+      {"eval.largest_region", AttrValue{false},
+       "each predicted mask keeps only its largest connected region (one lesion per view): "
+       "smaller detached regions are cleared before scoring and drawing"},
       {"output.dir", s(""), "run directory; empty means runs/<graph>-<timestamp>"},
       {"objective.w_p", f(1.5), "positive-class weight of the weighted BCE (W_p)"},
       {"objective.w_c", f(3.0), "weight of the classification loss (W_c)"},

@@ -70,12 +70,13 @@ std::string per_image_csv(const EvalReport& report, const std::vector<std::strin
 
 // The predicted mask probabilities of samples[indices] (one batch), as evaluate() scored them.
 std::vector<std::vector<float>> predict_masks(Model& model, const std::vector<Sample>& samples,
-                                              const std::vector<int>& indices, bool flip_tta) {
+                                              const std::vector<int>& indices,
+                                              PredictOptions options) {
   Executor& exec = model.executor(static_cast<int64_t>(indices.size()), Mode::kEval);
   std::vector<const Sample*> batch;
   for (const int i : indices) batch.push_back(&samples[static_cast<size_t>(i)]);
   std::vector<float> cls, seg;
-  predict_batch(exec, batch, flip_tta, cls, seg);
+  predict_batch(exec, batch, options, cls, seg);
   const size_t per = seg.size() / indices.size();
   std::vector<std::vector<float>> masks;
   for (size_t k = 0; k < indices.size(); ++k)
@@ -119,7 +120,7 @@ std::vector<fs::path> write_overlays(Model& model, const std::vector<Sample>& sa
   std::vector<int> sample_indices;
   for (const auto& pick : picks) sample_indices.push_back(indices[pick.second]);
   const std::vector<std::vector<float>> masks =
-      predict_masks(model, samples, sample_indices, report.flip_tta);
+      predict_masks(model, samples, sample_indices, report.predict);
   std::vector<fs::path> written;
   for (size_t k = 0; k < picks.size(); ++k) {
     const ImageResult& r = report.images[picks[k].second];
@@ -229,12 +230,12 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
     throw std::runtime_error("eval: the " + result.split + " split of " + data.description +
                              " is empty");
   const int64_t batch = config.get_int("eval.batch");
-  const bool flip_tta = config.get_bool("eval.flip_tta");
-  if (flip_tta)
+  const PredictOptions predict = predict_options(config);
+  if (predict.flip_tta)
     log(options.console,
         "test-time augmentation: each image is also scored mirrored left-right and the "
         "probabilities averaged (eval.flip_tta)");
-  result.report = evaluate(model, data.samples, indices, batch, threshold, flip_tta);
+  result.report = evaluate(model, data.samples, indices, batch, threshold, predict);
   result.threshold = threshold;
   EvalReport& report = result.report;
   ClassificationMetrics at_default = report.cls;
@@ -242,7 +243,7 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
   if (options.target_sensitivity) {
     if (!report.has_cls)
       throw std::runtime_error("eval: a target sensitivity needs a graph with a classifier");
-    val = evaluate(model, data.samples, data.split.val, batch, threshold, flip_tta);
+    val = evaluate(model, data.samples, data.split.val, batch, threshold, predict);
     result.operating_point =
         choose_operating_point(val->images, report.images, *options.target_sensitivity);
     result.threshold = result.operating_point->threshold;
@@ -302,7 +303,8 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
 
   std::string summary = result.split + " (" + std::to_string(report.images.size()) + " images";
   if (report.has_cls) summary += ", threshold " + fmt("%.4g", result.threshold);
-  if (flip_tta) summary += ", flip TTA";
+  if (predict.flip_tta) summary += ", flip TTA";
+  if (predict.largest_region) summary += ", largest region";
   summary += "):" + intervals_text(result.ci, report.has_cls, report.has_seg);
   if (result.operating_point)
     log(options.console, "threshold " + fmt("%.4g", result.threshold) + " chosen on val (" +

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "engine/data/batch.h"
+#include "engine/eval/mask_regions.h"
 
 namespace emt {
 namespace {
@@ -24,8 +25,13 @@ void check_nchw(const Tensor& t, const char* what) {
 
 }  // namespace
 
-void predict_batch(Executor& exec, std::span<const Sample* const> samples, bool flip_tta,
+PredictOptions predict_options(const Config& config) {
+  return {config.get_bool("eval.flip_tta"), config.get_bool("eval.largest_region")};
+}
+
+void predict_batch(Executor& exec, std::span<const Sample* const> samples, PredictOptions options,
                    std::vector<float>& cls, std::vector<float>& seg) {
+  const bool flip_tta = options.flip_tta;
   const auto& outputs = exec.program().outputs;
   const auto cls_output = outputs.find(kClassOutput);
   const auto seg_output = outputs.find(kMaskOutput);
@@ -65,13 +71,22 @@ void predict_batch(Executor& exec, std::span<const Sample* const> samples, bool 
     for (size_t k = 0; k < dst.size(); ++k) dst[k] = 0.5f * (t.data[k] + dst[k]);
   };
   if (cls_output != outputs.end()) take(exec.value(cls_output->second), cls);
-  if (seg_output != outputs.end()) take(exec.value(seg_output->second), seg);
+  if (seg_output == outputs.end()) return;
+  const Tensor mask = exec.value(seg_output->second);
+  take(mask, seg);
+  if (!options.largest_region) return;
+  if (mask.rank() != 4 || mask.shape[1] != 1)
+    throw std::runtime_error("eval.largest_region: the mask output is " + shape_str(mask.shape) +
+                             ", not [N, 1, H, W]");
+  const int64_t height = mask.shape[2], width = mask.shape[3];
+  for (size_t start = 0; start < seg.size(); start += static_cast<size_t>(height * width))
+    keep_largest_region({seg.data() + start, static_cast<size_t>(height * width)}, height, width);
 }
 
 EvalReport evaluate(Model& model, std::span<const Sample> samples, std::span<const int> indices,
-                    int64_t batch, double threshold, bool flip_tta) {
+                    int64_t batch, double threshold, PredictOptions options) {
   EvalReport report;
-  report.flip_tta = flip_tta;
+  report.predict = options;
   const Graph& g = model.graph();
   for (const GraphOutput& o : g.outputs) {
     report.has_cls = report.has_cls || o.name == kClassOutput;
@@ -85,7 +100,7 @@ EvalReport evaluate(Model& model, std::span<const Sample> samples, std::span<con
     Executor& exec = model.executor(static_cast<int64_t>(n), Mode::kEval);
     std::vector<const Sample*> chunk;
     for (size_t i = 0; i < n; ++i) chunk.push_back(&samples[indices[start + i]]);
-    predict_batch(exec, chunk, flip_tta, cls, seg);
+    predict_batch(exec, chunk, options, cls, seg);
     const ObjectiveValue objective = exec.objective();
     report.loss += objective.total;
     for (size_t t = 0; t < objective.terms.size(); ++t) report.loss_terms[t] += objective.terms[t];
@@ -121,7 +136,8 @@ nlohmann::json report_json(const EvalReport& report) {
   nlohmann::json j;
   j["n"] = report.images.size();
   j["loss"] = number(report.loss);
-  j["flip_tta"] = report.flip_tta;
+  j["flip_tta"] = report.predict.flip_tta;
+  j["largest_region"] = report.predict.largest_region;
   if (report.has_cls) {
     j["threshold"] = report.cls.threshold;
     j["acc"] = number(report.cls.acc);

@@ -199,7 +199,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   summary.train_images_per_s = state.images_per_s;
   summary.data_wait_fraction = state.data_wait_fraction;
   summary.test = evaluate(model, data.samples, data.split.test, config.get_int("eval.batch"),
-                          config.get_float("eval.threshold"), config.get_bool("eval.flip_tta"));
+                          config.get_float("eval.threshold"), predict_options(config));
   BootstrapOptions boot;  // the defaults `engine eval` uses: 2000 resamples, seed 42
   boot.threshold = config.get_float("eval.threshold");
   summary.test_ci = bootstrap_metrics(summary.test.images, boot);
@@ -216,7 +216,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   metrics["stopped_early"] = summary.stopped_early;
   metrics["val"] =
       report_json(evaluate(model, data.samples, data.split.val, config.get_int("eval.batch"),
-                           config.get_float("eval.threshold"), config.get_bool("eval.flip_tta")));
+                           config.get_float("eval.threshold"), predict_options(config)));
   write_file_atomic(summary.dir / kMetricsFile, metrics.dump(2) + "\n");
   write_file_atomic(summary.dir / kPerImageFile, report_csv(summary.test));
   log.line("test (best epoch " + std::to_string(summary.best_epoch) + ", " +

@@ -134,7 +134,7 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
   stats.wait_fraction = stats.wait_seconds / stats.train_seconds;
   // The same evaluation as the test split gets, so that the best epoch is chosen on it.
   stats.val = evaluate(model_, data_.samples, data_.split.val, config_.get_int("eval.batch"),
-                       config_.get_float("eval.threshold"), config_.get_bool("eval.flip_tta"));
+                       config_.get_float("eval.threshold"), predict_options(config_));
   stats.val_score = score(stats.val);
   stats.improved = stats.val_score > state_.best_score;
   if (stats.improved) {

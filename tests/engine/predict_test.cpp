@@ -1,5 +1,7 @@
-// Test-time augmentation by a left-right mirror (eval.flip_tta): evaluate() against two explicit
-// forward passes, the plain path against one, and `engine eval` recording that it was on.
+// Prediction options: test-time augmentation by a left-right mirror (eval.flip_tta) against two
+// explicit forward passes, the plain path against one, the largest-region mask
+// (eval.largest_region) against keep_largest_region of the plain pass, and `engine eval` recording
+// the settings.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
 #include "engine/eval/evaluate.h"
+#include "engine/eval/mask_regions.h"
 #include "engine/eval/metrics.h"
 #include "engine/io/safetensors.h"
 #include "engine/runtime/model.h"
@@ -38,7 +41,7 @@ constexpr int kSide = 20;
 constexpr int kSamples = 5;
 constexpr int64_t kBatch = 3;
 
-class FlipTta : public emt::test::TempDirTest {
+class Predict : public emt::test::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
@@ -113,7 +116,7 @@ class FlipTta : public emt::test::TempDirTest {
 
 // The flip_tta results are, image by image, the average of an explicit pass on the images and
 // an explicit pass on their mirrors with the mask mirrored back.
-TEST_F(FlipTta, AveragesThePassOnMirroredImagesMirroredBack) {
+TEST_F(Predict, AveragesThePassOnMirroredImagesMirroredBack) {
   emt::Model model(file_, 7);
   const std::vector<Sample> samples = random_samples(1);
   centre_mask_logits(model, samples);
@@ -121,9 +124,9 @@ TEST_F(FlipTta, AveragesThePassOnMirroredImagesMirroredBack) {
   for (Sample& s : mirrored) mirror_rows(s.image);  // every channel plane's rows
 
   const emt::EvalReport report =
-      emt::evaluate(model, samples, all_indices(), kBatch, 0.5, /*flip_tta=*/true);
+      emt::evaluate(model, samples, all_indices(), kBatch, 0.5, {.flip_tta = true});
   ASSERT_EQ(report.images.size(), static_cast<size_t>(kSamples));
-  EXPECT_TRUE(report.flip_tta);
+  EXPECT_TRUE(report.predict.flip_tta);
 
   const size_t per = kSide * kSide;
   double plain_loss = 0;
@@ -139,8 +142,8 @@ TEST_F(FlipTta, AveragesThePassOnMirroredImagesMirroredBack) {
     plain_loss += plain.loss;
     std::vector<const Sample*> batch;
     for (size_t i = 0; i < n; ++i) batch.push_back(&samples[start + i]);
-    emt::predict_batch(model.executor(static_cast<int64_t>(n), emt::Mode::kEval), batch, true, cls,
-                       seg_tta);
+    emt::predict_batch(model.executor(static_cast<int64_t>(n), emt::Mode::kEval), batch,
+                       {.flip_tta = true}, cls, seg_tta);
     ASSERT_EQ(seg_tta.size(), n * per);
     for (size_t i = 0; i < n; ++i) {
       const emt::ImageResult& r = report.images[start + i];
@@ -171,11 +174,11 @@ TEST_F(FlipTta, AveragesThePassOnMirroredImagesMirroredBack) {
 }
 
 // Off, evaluate() is one plain pass per batch, bit for bit.
-TEST_F(FlipTta, OffIsExactlyOnePlainPass) {
+TEST_F(Predict, OffIsExactlyOnePlainPass) {
   emt::Model model(file_, 7);
   const std::vector<Sample> samples = random_samples(2);
   const emt::EvalReport report = emt::evaluate(model, samples, all_indices(), kBatch, 0.5);
-  EXPECT_FALSE(report.flip_tta);
+  EXPECT_FALSE(report.predict.flip_tta);
   const size_t per = kSide * kSide;
   double loss = 0;
   for (size_t start = 0; start < samples.size(); start += kBatch) {
@@ -195,22 +198,53 @@ TEST_F(FlipTta, OffIsExactlyOnePlainPass) {
   EXPECT_EQ(emt::report_json(report)["flip_tta"], false);
 }
 
+// With eval.largest_region each image is scored on keep_largest_region of its plain-pass mask.
+TEST_F(Predict, LargestRegionScoresTheLargestRegionOfThePlainPass) {
+  emt::Model model(file_, 7);
+  const std::vector<Sample> samples = random_samples(4);
+  centre_mask_logits(model, samples);
+  const emt::EvalReport report =
+      emt::evaluate(model, samples, all_indices(), kBatch, 0.5, {.largest_region = true});
+  EXPECT_TRUE(report.predict.largest_region);
+  EXPECT_EQ(emt::report_json(report)["largest_region"], true);
+  const size_t per = kSide * kSide;
+  int images_with_several_regions = 0;
+  for (size_t start = 0; start < samples.size(); start += kBatch) {
+    const size_t n = std::min<size_t>(kBatch, samples.size() - start);
+    const Pass plain = forward(model, std::span(samples).subspan(start, n));
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<float> mask(plain.seg.begin() + static_cast<std::ptrdiff_t>(i * per),
+                              plain.seg.begin() + static_cast<std::ptrdiff_t>((i + 1) * per));
+      if (emt::keep_largest_region(mask, kSide, kSide) > 1) ++images_with_several_regions;
+      const emt::MaskScore expected = emt::mask_score(mask, samples[start + i].mask);
+      const emt::ImageResult& r = report.images[start + i];
+      EXPECT_EQ(r.mask.dice, expected.dice) << r.id;
+      EXPECT_EQ(r.mask.iou, expected.iou) << r.id;
+      EXPECT_EQ(r.prob, plain.cls[i]) << r.id;
+    }
+  }
+  // Random weights scatter the mask into many regions, or the test would prove nothing.
+  EXPECT_GT(images_with_several_regions, 0);
+}
+
 // An image that is its own mirror left-right (but not top-bottom, so a mirror of the wrong axis
 // would show) gets the same probability with the augmentation as without.
-TEST_F(FlipTta, SymmetricImageKeepsItsProbability) {
+TEST_F(Predict, SymmetricImageKeepsItsProbability) {
   emt::Model model(file_, 5);
   std::vector<Sample> samples = random_samples(3);
   for (Sample& s : samples)
     for (size_t row = 0; row < s.image.size(); row += kSide)
       for (size_t w = 0; w < kSide / 2; ++w) s.image[row + kSide - 1 - w] = s.image[row + w];
-  const emt::EvalReport plain = emt::evaluate(model, samples, all_indices(), kBatch, 0.5, false);
-  const emt::EvalReport tta = emt::evaluate(model, samples, all_indices(), kBatch, 0.5, true);
+  const emt::EvalReport plain =
+      emt::evaluate(model, samples, all_indices(), kBatch, 0.5, {.flip_tta = false});
+  const emt::EvalReport tta =
+      emt::evaluate(model, samples, all_indices(), kBatch, 0.5, {.flip_tta = true});
   for (size_t i = 0; i < samples.size(); ++i)
     EXPECT_EQ(tta.images[i].prob, plain.images[i].prob) << samples[i].id;
 }
 
 // `engine eval` takes the setting from --set, records it in metrics.json and says so.
-TEST_F(FlipTta, EvalCommandRecordsAndPrintsIt) {
+TEST_F(Predict, EvalCommandRecordsAndPrintsIt) {
   std::vector<std::string> sets = emt::test::kSmallData;
   sets.push_back("eval.flip_tta=true");
   const emt::GraphFile file =
@@ -231,7 +265,7 @@ TEST_F(FlipTta, EvalCommandRecordsAndPrintsIt) {
   std::ostringstream console;
   options.console = &console;
   const emt::EvalCommandResult result = emt::run_eval(file, options);
-  EXPECT_TRUE(result.report.flip_tta);
+  EXPECT_TRUE(result.report.predict.flip_tta);
   const nlohmann::json metrics =
       nlohmann::json::parse(emt::test::read_text(dir_ / "eval" / emt::kMetricsFile));
   EXPECT_EQ(metrics["flip_tta"], true);
