@@ -70,6 +70,10 @@ const std::vector<ConfigKeySpec>& config_schema() {
        "every epoch)"},
       {"train.prefetch_batches", i(2),
        "batches decoded and augmented ahead of the one training, in parallel with it"},
+      {"train.ema_decay", f(0.0),
+       "validate, save and test the exponential moving average of the weights (and batch-norm "
+       "statistics) over optimizer steps with this decay, e.g. 0.99 (0: the weights as they "
+       "are)"},
       {"train.bn_calibration_images", i(64),
        "with train.init_weights: training images whose activations set the imported batch "
        "norms' statistics and affine terms, so that they start as the identity the file's "

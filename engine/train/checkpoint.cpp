@@ -1,12 +1,14 @@
 #include "engine/train/checkpoint.h"
 
 #include <cstdio>
+#include <map>
 #include <stdexcept>
 
 namespace emt {
 namespace {
 
 constexpr const char* kOptimizerPrefix = "optimizer/";
+constexpr const char* kAveragePrefix = "average/";
 
 std::string to_text(double v) {
   char buf[40];
@@ -33,12 +35,16 @@ std::string optional_meta(const SafetensorsFile& file, const std::string& key,
 
 void save_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
                      const ParamStore& params, const Optimizer& optimizer,
-                     const TrainingState& state) {
+                     const TrainingState& state, const WeightAverage* average) {
   SafetensorsFile file;
   file.tensors = params.to_tensors();
-  for (const auto& [name, buffer] : optimizer.state())
-    file.tensors.push_back(
-        {kOptimizerPrefix + name, {static_cast<int64_t>(buffer.size())}, buffer});
+  const auto add_buffers = [&](const std::string& prefix,
+                               const std::map<std::string, std::vector<float>>& buffers) {
+    for (const auto& [name, buffer] : buffers)
+      file.tensors.push_back({prefix + name, {static_cast<int64_t>(buffer.size())}, buffer});
+  };
+  add_buffers(kOptimizerPrefix, optimizer.state());
+  if (average) add_buffers(kAveragePrefix, average->averages());
   file.metadata = {
       {"graph", owner.graph},
       {"optimizer", owner.optimizer_kind},
@@ -54,7 +60,7 @@ void save_checkpoint(const std::filesystem::path& path, const CheckpointOwner& o
 }
 
 TrainingState load_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
-                              ParamStore& params, Optimizer& optimizer) {
+                              ParamStore& params, Optimizer& optimizer, WeightAverage* average) {
   const SafetensorsFile file = read_safetensors(path);
   const std::string where = path.string();
   if (meta(file, "graph", where) != owner.graph)
@@ -64,10 +70,14 @@ TrainingState load_checkpoint(const std::filesystem::path& path, const Checkpoin
     throw std::runtime_error(where + ": checkpoint of a '" + meta(file, "optimizer", where) +
                              "' optimizer, train.optimizer is '" + owner.optimizer_kind + "'");
   params.load_tensors(file, where);
-  optimizer.state().clear();
-  const std::string prefix = kOptimizerPrefix;
-  for (const NamedTensor& t : file.tensors)
-    if (t.name.rfind(prefix, 0) == 0) optimizer.state()[t.name.substr(prefix.size())] = t.data;
+  const auto take_buffers = [&](const std::string& prefix,
+                                std::map<std::string, std::vector<float>>& buffers) {
+    buffers.clear();
+    for (const NamedTensor& t : file.tensors)
+      if (t.name.rfind(prefix, 0) == 0) buffers[t.name.substr(prefix.size())] = t.data;
+  };
+  take_buffers(kOptimizerPrefix, optimizer.state());
+  if (average) take_buffers(kAveragePrefix, average->averages());
   optimizer.set_step_count(std::stoll(meta(file, "optimizer_steps", where)));
   TrainingState state;
   state.epochs_done = std::stoll(meta(file, "epochs_done", where));

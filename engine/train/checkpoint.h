@@ -6,6 +6,7 @@
 
 #include "engine/runtime/params.h"
 #include "engine/train/optimizer.h"
+#include "engine/train/weight_average.h"
 
 namespace emt {
 
@@ -26,11 +27,15 @@ struct CheckpointOwner {
   std::string optimizer_kind;  // "adam" or "sgd": another kind's buffers cannot continue exactly
 };
 
+// average: the weight average to save with the rest (null when train.ema_decay is off).
 void save_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
                      const ParamStore& params, const Optimizer& optimizer,
-                     const TrainingState& state);
+                     const TrainingState& state, const WeightAverage* average = nullptr);
 // Throws with the path and the reason if the file belongs to another graph or optimizer kind.
+// A non-null average takes the file's averages (none if it was written without one: the average
+// then restarts from the weights at the next step).
 TrainingState load_checkpoint(const std::filesystem::path& path, const CheckpointOwner& owner,
-                              ParamStore& params, Optimizer& optimizer);
+                              ParamStore& params, Optimizer& optimizer,
+                              WeightAverage* average = nullptr);
 
 }  // namespace emt

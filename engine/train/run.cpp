@@ -132,7 +132,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
 
   if (options.resume) {
     trainer.state() = load_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),
-                                      trainer.optimizer());
+                                      trainer.optimizer(), trainer.average());
     log.line("resumed from " + checkpoint_path.string() + " after epoch " +
              std::to_string(trainer.state().epochs_done));
   }
@@ -165,9 +165,12 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
     log.line("epoch " + std::to_string(epoch) + " val: " + metrics_line(stats.val) +
              fmt("; data wait %.1f%%", 100 * stats.wait_fraction) +
              (stats.improved ? "  (best so far, saved)" : ""));
-    if (stats.improved) write_safetensors(summary.dir / kWeightsFile, weights_file(model, config));
+    if (stats.improved) {
+      const AveragedWeightsScope averaged(trainer.average(), model.params());
+      write_safetensors(summary.dir / kWeightsFile, weights_file(model, config));
+    }
     save_checkpoint(checkpoint_path, trainer.checkpoint_owner(), model.params(),
-                    trainer.optimizer(), trainer.state());
+                    trainer.optimizer(), trainer.state(), trainer.average());
     const std::string history = read_file(summary.dir / kHistoryFile) +
                                 fmt("%.0f,%.6f,%.2f,%.6f", static_cast<double>(epoch),
                                     stats.train_loss, stats.images_per_s, stats.val.loss) +

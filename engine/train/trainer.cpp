@@ -30,6 +30,14 @@ Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
   schedule_.kind = config.get_string("train.schedule");
   schedule_.base_lr = config.get_float("train.lr");
   schedule_.warmup_steps = config.get_int("train.warmup_steps");
+  const double ema_decay = config.get_float("train.ema_decay");
+  if (ema_decay != 0) {
+    if (!(ema_decay > 0 && ema_decay < 1))
+      throw GraphError(config.where("train.ema_decay"),
+                       "train.ema_decay = " + std::to_string(ema_decay) +
+                           " is outside (0, 1) (0 turns the average off)");
+    average_ = std::make_unique<WeightAverage>(ema_decay);
+  }
   if (batch_ < 2)
     throw GraphError(config.where("train.batch"), "train.batch must be at least 2 (batch norm)");
   if (patience_ < 0)
@@ -118,6 +126,7 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
     const double lr = lr_at(schedule_, global_step, total_steps);
     optimizer_->step(slots, lr);
     model_.params().mark_updated();  // fused inference programs refold from the new weights
+    if (average_) average_->update(model_.params(), optimizer_->step_count());
     compute_seconds += seconds_since(compute_start);
     stats.train_loss += loss.total / static_cast<double>(steps);
 
@@ -133,6 +142,7 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
   stats.compute_images_per_s = static_cast<double>(steps * batch_) / compute_seconds;
   stats.wait_fraction = stats.wait_seconds / stats.train_seconds;
   // The same evaluation as the test split gets, so that the best epoch is chosen on it.
+  const AveragedWeightsScope averaged(average_.get(), model_.params());
   stats.val = evaluate(model_, data_.samples, data_.split.val, config_.get_int("eval.batch"),
                        config_.get_float("eval.threshold"), predict_options(config_));
   stats.val_score = score(stats.val);

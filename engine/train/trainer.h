@@ -10,6 +10,7 @@
 #include "engine/eval/evaluate.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/lr_schedule.h"
+#include "engine/train/weight_average.h"
 
 namespace emt {
 
@@ -39,6 +40,8 @@ class Trainer {
   Trainer(Model& model, const Config& config, const Dataset& data);
 
   Optimizer& optimizer() { return *optimizer_; }
+  // The running average of the weights (train.ema_decay), or null when it is off.
+  WeightAverage* average() { return average_.get(); }
   CheckpointOwner checkpoint_owner() const;
   TrainingState& state() { return state_; }
   int64_t epochs() const { return epochs_; }
@@ -49,7 +52,8 @@ class Trainer {
   // Whether training ends before epochs() because the patience ran out (also after a resume).
   bool stopped_early() const;
 
-  // Trains epoch number state().epochs_done, then validates; progress is called every few steps.
+  // Trains epoch number state().epochs_done, then validates (on the averaged weights when
+  // train.ema_decay is on); progress is called every few steps.
   EpochStats run_epoch(const std::function<void(const StepProgress&)>& progress = {});
 
   // Higher is better: accuracy + AUC for a classifier, plus Dice for a mask; the sum keeps
@@ -63,6 +67,7 @@ class Trainer {
   const Config& config_;
   const Dataset& data_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<WeightAverage> average_;
   LrSchedule schedule_;
   TrainingState state_;
   int64_t epochs_, batch_, patience_, prefetch_batches_;

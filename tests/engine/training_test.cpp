@@ -388,9 +388,10 @@ TEST_F(TrainingCheckpoint, CheckpointOfAnotherOptimizerKindIsRefused) {
 using TrainingResume = TrainingTest;
 
 // Two epochs in one Trainer against one epoch, a checkpoint, and the second epoch in a new
-// Model + Trainer: the weights, running statistics and optimizer buffers agree to the bit.
-TEST_F(TrainingResume, ResumedSecondEpochIsBitIdenticalToAnUninterruptedRun) {
-  const GraphFile file = emt::parse_graph_file(write("tiny.toml", kTinyGraph), kSmallData);
+// Model + Trainer: the weights, running statistics, optimizer buffers and weight averages agree
+// to the bit.
+void expect_resume_bit_identical(const fs::path& dir, const std::vector<std::string>& settings) {
+  const GraphFile file = emt::parse_graph_file(dir / "tiny.toml", settings);
   const emt::Dataset data = emt::load_dataset(file.config, 1);
   const uint64_t seed = static_cast<uint64_t>(file.config.get_int("train.seed"));
 
@@ -402,7 +403,7 @@ TEST_F(TrainingResume, ResumedSecondEpochIsBitIdenticalToAnUninterruptedRun) {
   straight_trainer.run_epoch();
   EXPECT_EQ(straight_trainer.state().epochs_done, 2);
 
-  const fs::path path = dir_ / "checkpoint.safetensors";
+  const fs::path path = dir / "checkpoint.safetensors";
   std::vector<std::vector<float>> after_one;
   {
     Model first(file, seed);
@@ -410,13 +411,14 @@ TEST_F(TrainingResume, ResumedSecondEpochIsBitIdenticalToAnUninterruptedRun) {
     first_trainer.run_epoch();
     after_one = snapshot(first.params());
     emt::save_checkpoint(path, first_trainer.checkpoint_owner(), first.params(),
-                         first_trainer.optimizer(), first_trainer.state());
+                         first_trainer.optimizer(), first_trainer.state(), first_trainer.average());
   }
 
   Model resumed(file, seed + 100);  // other initial weights: everything must come from the file
   emt::Trainer resumed_trainer(resumed, file.config, data);
-  resumed_trainer.state() = emt::load_checkpoint(path, resumed_trainer.checkpoint_owner(),
-                                                 resumed.params(), resumed_trainer.optimizer());
+  resumed_trainer.state() =
+      emt::load_checkpoint(path, resumed_trainer.checkpoint_owner(), resumed.params(),
+                           resumed_trainer.optimizer(), resumed_trainer.average());
   EXPECT_EQ(resumed_trainer.state().epochs_done, 1);
   resumed_trainer.run_epoch();
   EXPECT_EQ(resumed_trainer.state().epochs_done, 2);
@@ -426,6 +428,15 @@ TEST_F(TrainingResume, ResumedSecondEpochIsBitIdenticalToAnUninterruptedRun) {
   expect_same_optimizer(straight_trainer.optimizer(), resumed_trainer.optimizer());
   EXPECT_EQ(resumed_trainer.state().best_epoch, straight_trainer.state().best_epoch);
   EXPECT_EQ(resumed_trainer.state().best_score, straight_trainer.state().best_score);
+  ASSERT_EQ(straight_trainer.average() == nullptr, resumed_trainer.average() == nullptr);
+  if (straight_trainer.average()) {
+    const auto& want_averages = straight_trainer.average()->averages();
+    const auto& got_averages = resumed_trainer.average()->averages();
+    ASSERT_EQ(want_averages.size(), straight.params().names().size());
+    ASSERT_EQ(got_averages.size(), want_averages.size());
+    for (const auto& [name, average] : want_averages)
+      EXPECT_TRUE(bit_equal(average, got_averages.at(name))) << "average of " << name;
+  }
 
   // The second epoch moved every trainable tensor, so the comparison above can fail.
   for (size_t i = 0; i < want.size(); ++i) {
@@ -434,6 +445,18 @@ TEST_F(TrainingResume, ResumedSecondEpochIsBitIdenticalToAnUninterruptedRun) {
           << straight.params().names()[i] << " did not change in epoch 2";
     }
   }
+}
+
+TEST_F(TrainingResume, ResumedSecondEpochIsBitIdenticalToAnUninterruptedRun) {
+  write("tiny.toml", kTinyGraph);
+  expect_resume_bit_identical(dir_, kSmallData);
+}
+
+TEST_F(TrainingResume, ResumedSecondEpochWithWeightAverageIsBitIdentical) {
+  write("tiny.toml", kTinyGraph);
+  std::vector<std::string> settings = kSmallData;
+  settings.push_back("train.ema_decay=0.9");
+  expect_resume_bit_identical(dir_, settings);
 }
 
 // ---------------------------------------------------------------------------------------------
