@@ -122,18 +122,24 @@ double threshold_for_sensitivity(std::span<const float> probs, std::span<const i
                                 std::to_string(target_sensitivity) + " is not in (0, 1]");
   }
   if (counts.positives == 0) return std::nan("");  // no cancer to detect: see header
-  std::vector<float> positive_scores;
-  positive_scores.reserve(static_cast<size_t>(counts.positives));
-  for (size_t i = 0; i < probs.size(); ++i) {
-    if (labels[i] == 1) positive_scores.push_back(probs[i]);
+  std::vector<std::pair<float, int>> scored(probs.size());
+  for (size_t i = 0; i < probs.size(); ++i) scored[i] = {probs[i], labels[i]};
+  std::sort(scored.begin(), scored.end(), std::greater<>());
+  // Walking down the distinct scores, the cut at score s calls malignant every case >= s.
+  int64_t tp = 0, fp = 0, best_correct = -1;
+  double best = std::nan("");
+  for (size_t i = 0; i < scored.size();) {
+    const float score = scored[i].first;
+    for (; i < scored.size() && scored[i].first == score; ++i) (scored[i].second ? tp : fp) += 1;
+    if (ratio(tp, counts.positives) < target_sensitivity) continue;
+    const int64_t correct = tp + (counts.negatives - fp);
+    // >=: on a tie the lower cut, which calls more cases malignant, wins.
+    if (correct < best_correct) continue;
+    best_correct = correct;
+    // Floats are exact in double, so the midpoint lies strictly between the two scores.
+    best = i < scored.size() ? (static_cast<double>(score) + scored[i].first) / 2 : score;
   }
-  std::sort(positive_scores.begin(), positive_scores.end(), std::greater<>());
-  // The k-th highest positive score admits at least k positives. The smallest k meeting the
-  // target, tested with the same division as classification_metrics, gives the highest
-  // threshold whose reported sensitivity is guaranteed to reach it; k = P always does.
-  int64_t k = 1;
-  while (ratio(k, counts.positives) < target_sensitivity) ++k;
-  return positive_scores[static_cast<size_t>(k - 1)];
+  return best;
 }
 
 MaskScore mask_score(std::span<const float> probs, std::span<const float> target,

@@ -31,8 +31,14 @@ double roc_auc(std::span<const float> probs, std::span<const int> labels);
 std::vector<std::pair<double, double>> roc_curve(std::span<const float> probs,
                                                  std::span<const int> labels);
 
-// The highest threshold whose sensitivity (as classification_metrics computes it) is at least
-// target_sensitivity in (0, 1]: the operating point for "miss at most x% of cancers".
+// The operating threshold for "miss at most (1 - target_sensitivity) of cancers", target in
+// (0, 1]. Of the cuts between consecutive distinct scores whose sensitivity (as
+// classification_metrics computes it) reaches the target, the one with the highest accuracy
+// (on a tie, the more sensitive cut), placed midway between the lowest score it calls malignant
+// and the highest it calls benign. Choosing the highest such threshold instead (the best
+// specificity) puts the cut on the very positive score that just reaches the target: on a
+// validation split of a few dozen cancers that trades positives for negatives one for one and
+// leaves no margin, and new cases fall below it.
 double threshold_for_sensitivity(std::span<const float> probs, std::span<const int> labels,
                                  double target_sensitivity);
 

@@ -27,7 +27,7 @@ std::vector<RocPoint> roc_points(std::span<const float> probs, std::span<const i
 
 struct OperatingPoint {
   double target_sensitivity = 0;
-  double threshold = 0;        // the highest threshold reaching the target on val
+  double threshold = 0;        // threshold_for_sensitivity on val
   ClassificationMetrics val;   // at threshold
   ClassificationMetrics test;  // at the same threshold
 };

@@ -113,16 +113,54 @@ TEST(RocCurve, AreaUnderTheCurveIsTheAuc) {
   EXPECT_NEAR(area, roc_auc(probs, labels), 1e-12);
 }
 
-TEST(ThresholdForSensitivity, IsTheHighestThresholdReachingTheTarget) {
+// Hand-counted cuts (malignant iff prob >= cut), P = 4, N = 7:
+//   cut 0.9: 1 + 7 = 8 correct (SEN .25)   cut 0.6: 3 + 6 = 9 (SEN .75)   cut 0.3: 4 + 4 = 8 (SEN
+//   1)
+TEST(ThresholdForSensitivity, TakesTheMostAccurateCutReachingTheTargetMidwayBetweenScores) {
+  const std::vector<float> probs = {0.9f, 0.8f, 0.7f, 0.6f,  0.45f, 0.4f,
+                                    0.3f, 0.2f, 0.1f, 0.05f, 0.02f};
+  const std::vector<int> labels = {1, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0};
+  const double between_06_045 = (static_cast<double>(0.6f) + 0.45f) / 2;
+  EXPECT_DOUBLE_EQ(threshold_for_sensitivity(probs, labels, 0.25), between_06_045);
+  EXPECT_DOUBLE_EQ(threshold_for_sensitivity(probs, labels, 0.75), between_06_045);
+  EXPECT_DOUBLE_EQ(threshold_for_sensitivity(probs, labels, 1.0),
+                   (static_cast<double>(0.3f) + 0.2f) / 2);
+  // A tie (cuts 0.6 and 0.3 both 6 of 8 correct) goes to the more sensitive cut.
+  const std::vector<float> tied = {0.9f, 0.8f, 0.7f, 0.6f, 0.4f, 0.3f, 0.2f, 0.1f};
+  const std::vector<int> tied_labels = {1, 0, 1, 1, 0, 1, 0, 0};
+  EXPECT_DOUBLE_EQ(threshold_for_sensitivity(tied, tied_labels, 0.75),
+                   (static_cast<double>(0.3f) + 0.2f) / 2);
+  // Only malignant cases: calling everything malignant is exact, at the lowest score.
+  EXPECT_EQ(threshold_for_sensitivity(tied, std::vector<int>(tied.size(), 1), 0.9), 0.1f);
+}
+
+// Against every candidate threshold (each score, and the values just above and below it): none
+// that reaches the target is more accurate, or as accurate and more sensitive.
+TEST(ThresholdForSensitivity, NoOtherThresholdReachingTheTargetDoesBetter) {
   std::mt19937 rng(11);
   std::vector<float> probs;
   std::vector<int> labels;
   random_scored_labels(rng, 300, probs, labels);
+  std::vector<double> candidates;
+  for (const float p : probs)
+    for (const float c : {std::nextafter(p, -1.0f), p, std::nextafter(p, 2.0f)})
+      candidates.push_back(c);
   for (double target : {0.1, 0.5, 0.9, 0.95, 1.0}) {
     const double t = threshold_for_sensitivity(probs, labels, target);
-    EXPECT_GE(classification_metrics(probs, labels, t).sen, target) << "target " << target;
-    const double above = std::nextafter(static_cast<float>(t), 2.0f);
-    EXPECT_LT(classification_metrics(probs, labels, above).sen, target) << "target " << target;
+    const ClassificationMetrics chosen = classification_metrics(probs, labels, t);
+    EXPECT_GE(chosen.sen, target) << "target " << target;
+    for (const double c : candidates) {
+      const ClassificationMetrics other = classification_metrics(probs, labels, c);
+      if (other.sen < target) continue;
+      EXPECT_LE(other.acc, chosen.acc) << "target " << target << " threshold " << c;
+      if (other.acc == chosen.acc) {
+        EXPECT_LE(other.sen, chosen.sen) << "threshold " << c;
+      }
+    }
+    // Midway between two scores, unless every case is called malignant.
+    if (t != *std::min_element(probs.begin(), probs.end())) {
+      EXPECT_EQ(std::count(probs.begin(), probs.end(), t), 0) << "target " << target;
+    }
   }
   const std::vector<int> benign_only(probs.size(), 0);
   EXPECT_TRUE(std::isnan(threshold_for_sensitivity(probs, benign_only, 0.9)));
