@@ -12,6 +12,7 @@
 
 #include "engine/data/dataset.h"
 #include "engine/eval/plots.h"
+#include "engine/eval/trained_weights.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/runtime/model.h"
@@ -28,21 +29,6 @@ std::string fmt(const char* format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, v);
   return buf;
-}
-
-// A metadata value of the weights file parsed as a number, or nullopt when absent.
-std::optional<double> metadata_number(const SafetensorsFile& file, const fs::path& path,
-                                      const std::string& key) {
-  const auto it = file.metadata.find(key);
-  if (it == file.metadata.end()) return std::nullopt;
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size() && std::isfinite(v)) return v;
-  } catch (const std::exception&) {
-  }
-  throw std::runtime_error(path.string() + ": metadata " + key + " = '" + it->second +
-                           "' is not a number");
 }
 
 void log(std::ostream* console, const std::string& line) {
@@ -137,17 +123,6 @@ std::vector<fs::path> write_overlays(Model& model, const std::vector<Sample>& sa
 
 }  // namespace
 
-std::vector<std::string> weights_settings(const fs::path& weights) {
-  const SafetensorsFile file = read_safetensors(weights);
-  std::vector<std::string> settings;
-  for (const char* key : {"input_size", "norm_mean", "norm_std"}) {
-    const auto it = file.metadata.find(key);
-    if (it != file.metadata.end())
-      settings.push_back(std::string("data.") + key + "=" + it->second);
-  }
-  return settings;
-}
-
 EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& options) {
   const std::vector<std::string> splits = {"all", "train", "val", "test"};
   if (std::find(splits.begin(), splits.end(), options.split) == splits.end())
@@ -168,32 +143,11 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
   }
 
   // Weights and their settings.
-  const SafetensorsFile weights = read_safetensors(options.weights);
   Config config = file.config;
-  const int64_t input_size = config.get_int("data.input_size");
-  if (const auto trained = metadata_number(weights, options.weights, "input_size");
-      trained && static_cast<int64_t>(*trained) != input_size) {
-    throw std::runtime_error(options.weights.string() +
-                             ": the weights were trained at input_size " + fmt("%.0f", *trained) +
-                             " but the graph is set to " + std::to_string(input_size) +
-                             "; pass --set data.input_size=" + fmt("%.0f", *trained));
-  }
-  const SourceLoc from_weights{options.weights.string() + " (metadata)", 0, 0};
-  for (const char* key : {"norm_mean", "norm_std"}) {
-    if (const auto v = metadata_number(weights, options.weights, key))
-      config.set(std::string("data.") + key, AttrValue{*v}, from_weights);
-  }
-  std::string threshold_source = "--threshold";
-  double threshold = 0;
-  if (options.threshold) {
-    threshold = *options.threshold;
-  } else if (const auto t = metadata_number(weights, options.weights, "threshold")) {
-    threshold = *t;
-    threshold_source = "weights metadata";
-  } else {
-    threshold = config.get_float("eval.threshold");
-    threshold_source = "eval.threshold";
-  }
+  const TrainedWeights trained = load_trained_weights(options.weights, config, options.threshold);
+  const SafetensorsFile& weights = trained.file;
+  const double threshold = trained.threshold;
+  const std::string& threshold_source = trained.threshold_source;
   Model model(file, 0, options.backend);
   model.params().load_tensors(weights, options.weights.string());
   model.set_inference_precision(options.precision);

@@ -24,6 +24,7 @@
 #include "engine/eval/bootstrap.h"
 #include "engine/eval/evaluate.h"
 #include "engine/eval/operating_point.h"
+#include "engine/eval/trained_weights.h"
 
 namespace emt {
 
@@ -56,10 +57,6 @@ struct EvalCommandResult {
 // Throws std::invalid_argument for bad options, std::runtime_error for unreadable or mismatched
 // weights, GraphError for bad data settings. Nothing is written unless weights and data load.
 EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& options);
-
-// "data.input_size=N", "data.norm_mean=M", "data.norm_std=S" from the weights' metadata (those
-// present), for the command line to apply before its own --set assignments when parsing GRAPH.
-std::vector<std::string> weights_settings(const std::filesystem::path& weights);
 
 // The files an evaluation directory holds besides metrics.json and per_image.csv.
 inline constexpr const char* kRocPlotFile = "roc.png";
