@@ -4,6 +4,7 @@
 #include <array>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+#include <string>
 
 namespace emt {
 
@@ -47,6 +48,26 @@ Sample preprocess(const RawSample& raw, int input_size, int channels, const Norm
   std::transform(mask.begin<uint8_t>(), mask.end<uint8_t>(), sample.mask.begin(),
                  [](uint8_t p) { return p ? 1.0f : 0.0f; });
   return sample;
+}
+
+cv::Mat restore_mask(std::span<const float> probs, int input_size, cv::Size original,
+                     float threshold) {
+  if (input_size <= 0 || static_cast<int64_t>(probs.size()) != int64_t{input_size} * input_size ||
+      original.width <= 0 || original.height <= 0)
+    throw std::invalid_argument("restore_mask: " + std::to_string(probs.size()) +
+                                " probabilities for input size " + std::to_string(input_size) +
+                                " and an image of " + std::to_string(original.width) + "x" +
+                                std::to_string(original.height));
+  const int side = std::max(original.width, original.height);
+  const cv::Mat small(input_size, input_size, CV_32F, const_cast<float*>(probs.data()));
+  cv::Mat square;
+  cv::resize(small, square, cv::Size(side, side), 0, 0, cv::INTER_LINEAR);
+  // The same offsets as pad_to_square.
+  const cv::Rect image_area((side - original.width) / 2, (side - original.height) / 2,
+                            original.width, original.height);
+  cv::Mat mask;
+  cv::compare(square(image_area), threshold, mask, cv::CMP_GE);
+  return mask;
 }
 
 }  // namespace emt

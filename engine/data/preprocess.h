@@ -2,6 +2,7 @@
 #pragma once
 
 #include <opencv2/core.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,12 @@ struct Sample {
 // for the mask so it stays binary), and replicates the grey image into `channels` planes.
 // Throws std::invalid_argument for a non-grey image, a mask of another size, or bad sizes.
 Sample preprocess(const RawSample& raw, int input_size, int channels, const Normalization& norm);
+
+// The inverse of preprocess's geometry for a predicted mask: the input_size x input_size
+// probabilities resized (bilinear) to the padded square of an image of size `original`, the
+// padding cropped off, and pixels >= threshold set to 255 (the rest 0), so that the mask lines up
+// with the image it was predicted from. Throws std::invalid_argument for bad sizes.
+cv::Mat restore_mask(std::span<const float> probs, int input_size, cv::Size original,
+                     float threshold = 0.5f);
 
 }  // namespace emt

@@ -459,4 +459,48 @@ std::vector<LabeledImage> read_csv_manifest(const fs::path& manifest, const Read
   });
 }
 
+std::vector<ImageRef> list_images(const fs::path& source) {
+  std::error_code ec;
+  if (!fs::exists(source, ec)) throw std::runtime_error(source.string() + ": does not exist");
+  std::vector<ImageRef> images;
+  if (fs::is_directory(source, ec)) {
+    for (const fs::directory_entry& e : fs::recursive_directory_iterator(source)) {
+      if (e.is_regular_file() && image_extension(e.path()) && !mask_base(e.path().stem().string()))
+        images.push_back({fs::relative(e.path(), source).generic_string(), e.path()});
+    }
+    std::sort(images.begin(), images.end(),
+              [](const ImageRef& a, const ImageRef& b) { return natural_less(a.id, b.id); });
+    return images;
+  }
+  if (lower(source.extension().string()) != ".csv") return {{source.filename().string(), source}};
+  std::string text;
+  try {
+    text = read_bytes(source);
+  } catch (const ReadFailure& f) {
+    throw std::runtime_error(f.what());
+  }
+  const std::vector<CsvRecord> records = parse_csv(text);
+  if (records.empty()) throw std::runtime_error(location(source, 1) + ": no header line");
+  const CsvRecord& header = records.front();
+  if (!header.error.empty())
+    throw std::runtime_error(location(source, header.line) + ": " + header.error);
+  size_t image_column = header.fields.size();
+  for (size_t c = 0; c < header.fields.size(); ++c)
+    if (lower(header.fields[c]) == "image") image_column = c;
+  if (image_column == header.fields.size())
+    throw std::runtime_error(location(source, header.line) + ": no \"image\" column");
+  for (size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& rec = records[r];
+    if (!rec.error.empty()) throw std::runtime_error(location(source, rec.line) + ": " + rec.error);
+    if (rec.fields.size() != header.fields.size() || rec.fields[image_column].empty())
+      throw std::runtime_error(
+          location(source, rec.line) + ": expected " + std::to_string(header.fields.size()) +
+          " fields with an image path, found " + std::to_string(rec.fields.size()));
+    const fs::path path(rec.fields[image_column]);
+    images.push_back(
+        {rec.fields[image_column], path.is_absolute() ? path : source.parent_path() / path});
+  }
+  return images;
+}
+
 }  // namespace emt

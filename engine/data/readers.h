@@ -63,4 +63,18 @@ std::vector<RawSample> read_busi_folder(const std::filesystem::path& dir, const 
 std::vector<LabeledImage> read_csv_manifest(const std::filesystem::path& manifest,
                                             const ReadOptions& opts, ReadReport& report);
 
+// An unlabelled image to predict on: its id (how outputs name it) and its file.
+struct ImageRef {
+  std::string id;
+  std::filesystem::path path;
+};
+
+// The images `source` names, for prediction: every image file (.png, .jpg, .jpeg, .bmp) below a
+// folder, recursively, in natural path order, except BUSI-style masks (<name>_mask.<ext>,
+// <name>_mask_<k>.<ext>), with ids relative to the folder; the image column of a CSV manifest
+// (other columns ignored, relative paths resolved against its folder, ids as written); or one
+// image file (its name as id). Nothing is decoded. Throws std::runtime_error (with file:line for
+// a manifest) when source does not exist or the manifest has no image column or a malformed row.
+std::vector<ImageRef> list_images(const std::filesystem::path& source);
+
 }  // namespace emt

@@ -8,6 +8,7 @@
 
 #include "engine/data/batch.h"
 #include "engine/eval/mask_regions.h"
+#include "engine/io/csv.h"
 
 namespace emt {
 namespace {
@@ -158,7 +159,7 @@ std::string report_csv(const EvalReport& report) {
   std::ostringstream out;
   out << "id,label,prob,predicted,dice,iou\n";
   for (const ImageResult& r : report.images) {
-    out << r.id << "," << r.label << ",";
+    out << csv_field(r.id) << "," << r.label << ",";
     if (report.has_cls)
       out << r.prob << "," << (r.prob >= report.cls.threshold ? 1 : 0);
     else

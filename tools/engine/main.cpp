@@ -21,6 +21,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/onnx/export.h"
 #include "engine/onnx/import.h"
+#include "engine/predict/predict_command.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"
 
@@ -62,6 +63,15 @@ commands:
                 of the seeded split); writes metrics.json (acc, sen, spe, auc, dsc, iou with
                 95% bootstrap intervals), per_image.csv, roc.png and overlays/ (best and worst 4
                 by Dice). Input size, normalisation and threshold come from the weights
+  predict GRAPH --weights W --data SOURCE --out DIR [--threshold T] [--batch N] [--no-masks]
+                batch inference on unlabelled images: SOURCE is a folder (every .png, .jpg,
+                .jpeg, .bmp below it except <name>_mask*.ext files), a CSV with an image column,
+                or one image. Decoding overlaps the network (TBB pipeline, --batch images per
+                pass, default 16); writes predictions.csv (image, prob, malignant,
+                lesion_fraction, mask), masks/<image>.png at each image's own size, skipped.csv
+                for unreadable files (--set data.strict=true stops at the first instead) and
+                summary.json. Input size, normalisation and threshold come from the weights;
+                eval.largest_region and eval.flip_tta apply
   experiment KIND [GRAPH] --out DIR
                 the paper's experiments, one training after another into a job directory
                 (re-running the command resumes it): wp-sweep (Single-CLF over W_p with 4-fold
@@ -84,7 +94,8 @@ options:
                    same as --set data.source=PATH (default: the generated phantom)
   --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
   --resume         continue the run in --out DIR from its last checkpoint
-  --batch N        batch size used by check/plan (default 1)
+  --batch N        batch size used by check/plan (default 1) and predict (default 16)
+  --no-masks       predict: write no mask files (predictions.csv still has lesion_fraction)
   --backend NAME   kernels: "reference" (plain loops, the ground truth) or "onednn" (oneDNN
                    variants where an op has one, the reference elsewhere). Default: onednn
   --verbose=dispatch  print, for each op, which implementation runs and why others did not
@@ -114,7 +125,7 @@ options:
                    import-tflite: the safetensors file (all written atomically)
   --weights-out W  import-onnx: the weights file to write (safetensors, written atomically)
   --logits         export-onnx: also output cls_logit / seg_logit (before the sigmoid)
-  --quiet          no progress output (run, eval)
+  --quiet          no progress output (run, eval, predict)
   -h, --help       this text
 
 exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
@@ -133,7 +144,8 @@ struct Args {
   emt::Precision precision = emt::Precision::kFp32;
   bool resume = false, quiet = false, verbose_dispatch = false, profile = false, baselines = true;
   int iterations = 10;
-  int64_t batch = 1;
+  std::optional<int64_t> batch;  // check/plan: 1, predict: 16
+  bool masks = true;
   int threads = 0;
 };
 
@@ -241,6 +253,8 @@ Args parse_args(int argc, char** argv) {
       a.out = value();
     } else if (arg == "--logits") {
       a.logits = true;
+    } else if (arg == "--no-masks") {
+      a.masks = false;
     } else if (arg == "--no-baselines") {
       a.baselines = false;
     } else if (arg == "--ort-model") {
@@ -258,14 +272,21 @@ Args parse_args(int argc, char** argv) {
     }
   }
   const std::string command_list =
-      "check, plan, run, eval, bench, export-onnx, import-onnx, import-onnx-backbone, "
-      "import-tflite "
-      "or experiment";
+      "check, plan, run, eval, predict, bench, export-onnx, import-onnx, "
+      "import-onnx-backbone, import-tflite or experiment";
   if (positional.empty()) usage_error("missing command (" + command_list + ")");
   a.command = positional[0];
-  const std::vector<std::string> commands = {
-      "check",       "plan",        "run",           "eval",       "bench",
-      "export-onnx", "import-onnx", "import-tflite", "experiment", "import-onnx-backbone"};
+  const std::vector<std::string> commands = {"check",
+                                             "plan",
+                                             "run",
+                                             "eval",
+                                             "predict",
+                                             "bench",
+                                             "export-onnx",
+                                             "import-onnx",
+                                             "import-tflite",
+                                             "experiment",
+                                             "import-onnx-backbone"};
   if (std::find(commands.begin(), commands.end(), a.command) == commands.end())
     usage_error("unknown command '" + a.command + "' (" + command_list + ")");
   if (a.command == "experiment") {
@@ -298,6 +319,11 @@ Args parse_args(int argc, char** argv) {
     usage_error("import-onnx needs -o GRAPH.toml and --weights-out W.safetensors");
   if (a.command == "eval" && (a.weights.empty() || a.out.empty()))
     usage_error("eval needs --weights W and --out DIR");
+  if (a.command == "predict" && (a.weights.empty() || a.out.empty() ||
+                                 std::none_of(a.sets.begin(), a.sets.end(), [](const auto& s) {
+                                   return s.rfind("data.source=", 0) == 0;
+                                 })))
+    usage_error("predict needs --weights W, --data SOURCE and --out DIR");
   if (a.target_sensitivity && a.split != "all" && a.split != "test")
     usage_error(
         "--target-sensitivity chooses the threshold on val and reports test; it cannot "
@@ -313,8 +339,8 @@ Args parse_args(int argc, char** argv) {
         "--precision bf16 is for inference only and engine run trains in fp32; evaluate the "
         "run's weights with: engine eval GRAPH --weights RUN/weights.safetensors --precision bf16");
   if (a.precision == emt::Precision::kBf16 && a.command != "bench" && a.command != "eval" &&
-      !a.verbose_dispatch)
-    usage_error("--precision applies to bench, eval and --verbose=dispatch only");
+      a.command != "predict" && !a.verbose_dispatch)
+    usage_error("--precision applies to bench, eval, predict and --verbose=dispatch only");
   return a;
 }
 
@@ -337,6 +363,25 @@ int run_eval_command(const Args& args) {
   options.bootstrap_resamples = args.bootstrap;
   options.console = args.quiet ? nullptr : &std::cerr;
   emt::run_eval(file, options);
+  return 0;
+}
+
+int run_predict_command(const Args& args) {
+  // As for eval: the graph at the weights' input size and normalisation.
+  std::vector<std::string> sets = emt::weights_settings(args.weights);
+  sets.insert(sets.end(), args.sets.begin(), args.sets.end());
+  const emt::GraphFile file = emt::parse_graph_file(args.graph, sets);
+  emt::PredictCommandOptions options;
+  options.weights = args.weights;
+  options.source = file.config.get_string("data.source");
+  options.out_dir = args.out;
+  options.threshold = args.threshold;
+  options.batch = args.batch.value_or(16);
+  options.write_masks = args.masks;
+  options.backend = args.backend;
+  options.precision = args.precision;
+  options.console = args.quiet ? nullptr : &std::cerr;
+  emt::run_predict(file, options);
   return 0;
 }
 
@@ -439,6 +484,7 @@ int main(int argc, char** argv) {
     if (args.command == "bench") return run_bench_command(args);
     if (args.command == "experiment") return run_experiment_command(args);
     if (args.command == "eval") return run_eval_command(args);
+    if (args.command == "predict") return run_predict_command(args);
     if (args.command == "import-tflite" || args.command == "import-onnx-backbone")
       return run_import_tflite_command(args);
     if (args.command == "import-onnx") {
@@ -454,18 +500,18 @@ int main(int argc, char** argv) {
     if (args.verbose_dispatch) {
       // bf16 exists only in the fused inference plan, so that is the one shown for it.
       const bool bf16 = args.precision == emt::Precision::kBf16;
-      std::cerr << emt::format_dispatch(emt::compile(graph, args.batch, args.backend,
+      std::cerr << emt::format_dispatch(emt::compile(graph, args.batch.value_or(1), args.backend,
                                                      {.fuse = bf16, .precision = args.precision}));
     }
     if (args.command == "check") {
-      std::cout << emt::format_summary(emt::compile(graph, args.batch, args.backend));
+      std::cout << emt::format_summary(emt::compile(graph, args.batch.value_or(1), args.backend));
     } else if (args.command == "export-onnx") {
       emt::Model model(file, 1);
       model.params().load_tensors(emt::read_safetensors(args.weights), args.weights);
       emt::export_onnx(model, args.out, {args.logits, &file.config});
       std::cerr << "wrote " << args.out << "\n";
     } else if (args.command == "plan") {
-      std::cout << emt::format_plan(emt::compile(graph, args.batch, args.backend));
+      std::cout << emt::format_plan(emt::compile(graph, args.batch.value_or(1), args.backend));
     } else {
       emt::RunOptions options;
       options.out_dir = args.out.empty() ? file.config.get_string("output.dir") : args.out;
