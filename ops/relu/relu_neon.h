@@ -1,0 +1,11 @@
+// relu on NEON (SIMDe elsewhere).
+#pragma once
+
+#include <cstdint>
+
+namespace emt {
+
+// y[i] = relu_ref(x[i]) for i < count, bit for bit (NaN and -0 included). y may be x (in place).
+void relu_neon(const float* x, int64_t count, float* y);
+
+}  // namespace emt
