@@ -1,5 +1,9 @@
 // Loop shapes shared by the NEON kernels: register tiles over an output axis, and lane indices
 // as compile-time constants (the *_lane* / *_laneq* intrinsics take no runtime index).
+//
+// The kernels put `#pragma GCC unroll 16` (which Clang honours too) before the loops over a
+// register tile's rows and vectors: only once every index into an accumulator array is a
+// constant does the compiler keep the array in registers rather than store it on every pass.
 #pragma once
 
 #include <algorithm>
