@@ -2,8 +2,9 @@
 # One-step set-up for a fresh Debian 12 machine (run as root): installs the missing packages,
 # configures and builds (Release, -j2), then runs what was asked:
 #   tools/setup.sh run [engine run options]   train + evaluate EMT-Net on the built-in phantom data
-#   tools/setup.sh test                       the whole test suite (ctest)
-#   tools/setup.sh build                      set-up and build only
+#   tools/setup.sh test                       the whole test suite (ctest), then the aarch64
+#                                             build's tests under qemu (build-aarch64/)
+#   tools/setup.sh build                      set-up and build only (both builds)
 # Idempotent: packages already present are not touched, and the build is incremental.
 set -euo pipefail
 
@@ -13,11 +14,12 @@ mode="${1:-build}"
 shift || true
 
 # libonnx-testdata: ONNX's backend test cases, which the ONNX import conformance suite runs
-# (ctest -L onnx-conformance).
+# (ctest -L onnx-conformance). libsimde-dev compiles the NEON kernels on x86;
+# g++-aarch64-linux-gnu and qemu-user build the mobile runtime for ARM and run its tests.
 packages=(cmake g++ make pkg-config ccache
           libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev
           libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
-          libonnx-testdata)
+          libonnx-testdata libsimde-dev g++-aarch64-linux-gnu qemu-user)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -55,9 +57,22 @@ fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2
 
+# The aarch64 build of ops/ and mobile/ (cmake/aarch64-linux-gnu.cmake); its tests run under
+# qemu-aarch64 through ctest.
+build_arm="${EMT_ARM_BUILD_DIR:-$root/build-aarch64}"
+build_aarch64() {
+  cmake -S "$root" -B "$build_arm" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" >/dev/null
+  cmake --build "$build_arm" -j2
+}
+
 case "$mode" in
-  build) ;;
+  build) build_aarch64 ;;
   run) cd "$root" && exec "$build/tools/engine" run graphs/emtnet.toml "$@" ;;
-  test) cd "$build" && exec ctest --output-on-failure -j2 "$@" ;;
+  test)
+    build_aarch64
+    (cd "$build" && ctest --output-on-failure -j2 "$@")
+    echo "setup: the aarch64 tests, under qemu-aarch64"
+    cd "$build_arm" && exec ctest --output-on-failure -j2 "$@" ;;
   *) echo "setup: unknown mode '$mode' (run, test or build)" >&2; exit 2 ;;
 esac

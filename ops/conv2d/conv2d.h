@@ -103,11 +103,12 @@ class Conv2dOp final : public Op {
   void forward(const ForwardArgs& args) override;
   void backward(const BackwardArgs& args) override;
 
- private:
   // Resolves depthwise and automatic padding against the input shape; throws OpError naming the
   // shape when it does not fit.
   ConvGeometry geometry(const Shape& input) const;
+  ConvActivation activation() const { return activation_; }
 
+ private:
   int64_t out_, kernel_, stride_, pad_, groups_;
   ConvPadMode pad_mode_;
   bool depthwise_, bias_;

@@ -21,12 +21,13 @@ class ConvTranspose2dOp final : public Op {
   void forward(const ForwardArgs& args) override;
   void backward(const BackwardArgs& args) override;
 
- private:
   // The conv2d this op transposes: its input is our output and its output our input, so the
   // shared conv2d kernels run with the roles of x and y swapped. Throws OpError naming the
   // shape when it does not fit.
   ConvGeometry geometry(const Shape& input) const;
+  ConvActivation activation() const { return activation_; }
 
+ private:
   int64_t out_, kernel_, stride_, pad_, output_pad_;
   bool bias_;
   ConvActivation activation_;
