@@ -39,6 +39,9 @@ namespace {
 // destination channels per pass.
 constexpr int64_t kPackFloats = 2048;
 
+// Zero-padded source planes on the stack (16 KiB) for depthwise3x3: up to 62x62.
+constexpr int64_t kPaddedPlaneFloats = 4096;
+
 // Lanes [first, last) of a phase of destination columns; empty or at least 4 long.
 struct LaneRange {
   int64_t first = 0, last = 0;
@@ -173,49 +176,68 @@ class DirectRunner {
     }
   }
 
-  // One channel's 3x3 depthwise filter (src_channels = dst_channels = 1, forward), read into
-  // three vectors by each tile: held across the row loop, whose border lanes call out, the
-  // filter would live on the stack.
+  // One channel's 3x3 depthwise filter (src_channels = dst_channels = 1, forward). A plane whose
+  // zero-padded copy fits on the stack (MobileNet's 56x56 and below) is convolved from the copy,
+  // every lane an interior one: at 7x7, border lanes would otherwise be 2 in 7.
   template <int Step>
   void depthwise3x3(const ChannelTile& c) const {
+    const int64_t dst_w = d_.cols.dst_size;
+    // What the windows read, and the float past the last one that load_lanes<2> touches.
+    const int64_t rows = (d_.rows.dst_size - 1) * Step + 3, cols = (dst_w - 1) * Step + 2 + Step;
+    if (dst_w >= 4 && rows * cols <= kPaddedPlaneFloats) {
+      float padded[kPaddedPlaneFloats];
+      conv_detail::pad_plane(c.src, d_.rows.src_size, d_.cols.src_size, 1, padded, rows, cols,
+                             d_.rows.pad, d_.cols.pad);
+      for (int64_t row = 0; row < d_.rows.dst_size; ++row)
+        depthwise3x3_row<Step>(c, padded + row * Step * cols, cols, row, {0, dst_w},
+                               [](int64_t) {});
+      return;
+    }
     const LaneRange interior = interior_lanes(d_.cols, 0, Step);
-    const int64_t src_w = d_.cols.src_size;
-    const float bias = c.bias ? *c.bias : 0.0f;
     for (int64_t row = 0; row < d_.rows.dst_size; ++row) {
       const AxisTaps rt = d_.rows.taps(row);
       if (rt.count < 3) {  // a padded row: the generic tile, whose pack is the filter itself
         row_lanes<1, 2, Step>(c, Pass{c.weight, 0, 1, true, true}, 0, interior, row);
         continue;
       }
-      const float* src = c.src + rt.src * src_w - d_.cols.pad;
-      float* dst = c.dst + row * d_.cols.dst_size;
-      const auto tile = [&]<int V>(int64_t lane, int skip) {
-        const float* s = src + lane * Step;
-        const float32x4_t filter[3] = {vld1q_f32(c.weight), vld1q_f32(c.weight + 4),
-                                       vld1q_dup_f32(c.weight + 8)};
-        float32x4_t acc[V];
-#pragma GCC unroll 16
-        for (int v = 0; v < V; ++v) acc[v] = vdupq_n_f32(bias);
-        neon::unroll<3>([&](auto kh) {
-#pragma GCC unroll 16
-          for (int v = 0; v < V; ++v) {
-            float32x4_t x[3];
-            load_filter_row<Step>(s + decltype(kh)::value * src_w + 4 * Step * v, x);
-            neon::unroll<3>([&](auto kw) {
-              constexpr int kTap = 3 * decltype(kh)::value + decltype(kw)::value;
-              acc[v] = multiply_add_tap<kTap>(acc[v], x[kTap % 3], filter);
-            });
-          }
-        });
-#pragma GCC unroll 16
-        for (int v = 0; v < V; ++v) store_dst(dst + lane + 4 * v, 1, activate(act_, acc[v]), skip);
-      };
-      lanes<2>(d_.cols.phase_size(0), interior, tile,
-               [&](int64_t lane) { point<1>(c, row, rt, lane); });
+      depthwise3x3_row<Step>(c, c.src + rt.src * d_.cols.src_size - d_.cols.pad, d_.cols.src_size,
+                             row, interior, [&](int64_t lane) { point<1>(c, row, rt, lane); });
     }
   }
 
  private:
+  // One destination row of depthwise3x3 from the three source rows src_w apart at src, lane 0's
+  // window at src. The filter goes into three vectors in each tile: held across the row loop,
+  // whose border lanes call out, it would live on the stack.
+  template <int Step, class Border>
+  void depthwise3x3_row(const ChannelTile& c, const float* src, int64_t src_w, int64_t row,
+                        LaneRange interior, Border&& border) const {
+    float* dst = c.dst + row * d_.cols.dst_size;
+    const float bias = c.bias ? *c.bias : 0.0f;
+    const auto tile = [&]<int V>(int64_t lane, int skip) {
+      const float* s = src + lane * Step;
+      const float32x4_t filter[3] = {vld1q_f32(c.weight), vld1q_f32(c.weight + 4),
+                                     vld1q_dup_f32(c.weight + 8)};
+      float32x4_t acc[V];
+#pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) acc[v] = vdupq_n_f32(bias);
+      neon::unroll<3>([&](auto kh) {
+#pragma GCC unroll 16
+        for (int v = 0; v < V; ++v) {
+          float32x4_t x[3];
+          load_filter_row<Step>(s + decltype(kh)::value * src_w + 4 * Step * v, x);
+          neon::unroll<3>([&](auto kw) {
+            constexpr int kTap = 3 * decltype(kh)::value + decltype(kw)::value;
+            acc[v] = multiply_add_tap<kTap>(acc[v], x[kTap % 3], filter);
+          });
+        }
+      });
+#pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) store_dst(dst + lane + 4 * v, 1, activate(act_, acc[v]), skip);
+    };
+    lanes<2>(d_.cols.dst_size, interior, tile, border);
+  }
+
   // packed = the filters of the pass's channels for the tile's R channels, as Pass describes.
   template <int R>
   void pack(const ChannelTile& c, const Pass& pass, float* packed) const {

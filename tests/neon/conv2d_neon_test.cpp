@@ -68,6 +68,20 @@ TEST(Conv2dNeon, EveryActivationAndBiasOnEveryKernel) {
       for (bool bias : {false, true}) check_conv_case(kForward, {g, bias, act}, seed++);
 }
 
+// Depthwise 3x3 planes too large for the kernel's zero-padded copy (MobileNet's 112x112), whose
+// edges take the border path, and one too narrow for a vector.
+TEST(Conv2dNeon, DepthwiseOnLargePlanes) {
+  const std::vector<ConvCase> cases = {
+      {conv_geometry(1, 5, 112, 112, 5, 3, 1, 5, {1, 1, 1, 1}), true, ConvActivation::kRelu6},
+      {conv_geometry(1, 3, 112, 112, 3, 3, 2, 3, same_tf(3, 2, 112, 112)), false,
+       ConvActivation::kRelu},
+      {conv_geometry(3, 2, 70, 67, 2, 3, 2, 2, {2, 0, 1, 2}), true, ConvActivation::kNone},
+      {conv_geometry(1, 4, 90, 3, 4, 3, 1, 4, {1, 1, 1, 1}), true, ConvActivation::kNone},
+  };
+  uint32_t seed = 1;
+  for (const ConvCase& c : cases) check_conv_case(kForward, c, seed++);
+}
+
 // Filters too large for the kernel's packed copy (17x17 for a tile of 8 channels) still convolve,
 // position by position; a tile of 4 channels packs them.
 TEST(Conv2dNeon, FiltersTooLargeToPack) {
