@@ -1,5 +1,6 @@
 // conv2d on NEON (SIMDe elsewhere): the mobile runtime's convolution. Single-threaded and free of
 // heap allocation, for a runtime that owns its memory in a static arena.
+// Takes at most 24 KiB of stack (packed filters, a zero-padded depthwise plane).
 #pragma once
 
 #include "ops/conv2d/conv2d.h"

@@ -89,7 +89,7 @@ struct ConvAxis {
   int64_t phase_size(int64_t phase) const {
     return (dst_size - phase + phase_dst_step() - 1) / phase_dst_step();
   }
-  // The taps of a destination of the phase that no padding clips.
+  // How many taps a destination of the phase has when no padding clips them.
   int64_t full_taps(int64_t phase) const;
 };
 

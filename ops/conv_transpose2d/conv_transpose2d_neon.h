@@ -1,5 +1,6 @@
 // conv_transpose2d on NEON (SIMDe elsewhere): the mobile runtime's decoder upsampling.
 // Single-threaded and free of heap allocation.
+// Takes at most 12 KiB of stack (packed filters).
 #pragma once
 
 #include "ops/conv2d/conv2d.h"
