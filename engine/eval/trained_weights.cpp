@@ -65,4 +65,11 @@ std::vector<std::string> weights_settings(const fs::path& weights) {
   return settings;
 }
 
+GraphFile parse_graph_for_weights(const fs::path& graph, const fs::path& weights,
+                                  const std::vector<std::string>& sets) {
+  std::vector<std::string> settings = weights_settings(weights);
+  settings.insert(settings.end(), sets.begin(), sets.end());
+  return parse_graph_file(graph, settings);
+}
+
 }  // namespace emt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/dsl/config.h"
+#include "engine/dsl/parser.h"
 #include "engine/io/safetensors.h"
 
 namespace emt {
@@ -29,5 +30,11 @@ TrainedWeights load_trained_weights(const std::filesystem::path& path, Config& c
 // "data.input_size=N", "data.norm_mean=M", "data.norm_std=S" from the weights' metadata (those
 // present), for the command line to apply before its own --set assignments when parsing GRAPH.
 std::vector<std::string> weights_settings(const std::filesystem::path& weights);
+
+// GRAPH parsed with weights_settings(weights) and then `sets`: the graph at the input size and
+// normalisation the weights were trained with, unless the command line says otherwise.
+GraphFile parse_graph_for_weights(const std::filesystem::path& graph,
+                                  const std::filesystem::path& weights,
+                                  const std::vector<std::string>& sets);
 
 }  // namespace emt

@@ -347,11 +347,8 @@ Args parse_args(int argc, char** argv) {
 }  // namespace
 
 int run_eval_command(const Args& args) {
-  // The graph is built at the input size the weights were trained at (run_eval refuses a
-  // --set data.input_size that contradicts it) and their normalisation.
-  std::vector<std::string> sets = emt::weights_settings(args.weights);
-  sets.insert(sets.end(), args.sets.begin(), args.sets.end());
-  const emt::GraphFile file = emt::parse_graph_file(args.graph, sets);
+  // run_eval refuses a --set data.input_size that contradicts the weights.
+  const emt::GraphFile file = emt::parse_graph_for_weights(args.graph, args.weights, args.sets);
   emt::EvalCommandOptions options;
   options.weights = args.weights;
   options.out_dir = args.out;
@@ -367,10 +364,7 @@ int run_eval_command(const Args& args) {
 }
 
 int run_predict_command(const Args& args) {
-  // As for eval: the graph at the weights' input size and normalisation.
-  std::vector<std::string> sets = emt::weights_settings(args.weights);
-  sets.insert(sets.end(), args.sets.begin(), args.sets.end());
-  const emt::GraphFile file = emt::parse_graph_file(args.graph, sets);
+  const emt::GraphFile file = emt::parse_graph_for_weights(args.graph, args.weights, args.sets);
   emt::PredictCommandOptions options;
   options.weights = args.weights;
   options.source = file.config.get_string("data.source");

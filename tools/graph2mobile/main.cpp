@@ -67,9 +67,7 @@ int main(int argc, char** argv) {
   if (graph.empty() || weights.empty() || out.empty())
     usage_error("needs GRAPH.toml, --weights W and -o FILE");
   try {
-    std::vector<std::string> settings = emt::weights_settings(weights);
-    settings.insert(settings.end(), sets.begin(), sets.end());
-    const emt::GraphFile file = emt::parse_graph_file(graph, settings);
+    const emt::GraphFile file = emt::parse_graph_for_weights(graph, weights, sets);
     const emt::SafetensorsFile trained = emt::read_safetensors(weights);
     const emt::mobile::Artifact artifact = emt::lower_to_mobile(file, trained, weights);
     emt::mobile::write_artifact(artifact, out);
