@@ -129,9 +129,15 @@ void check_conv(const StepDesc& s, const Artifact& a) {
   const std::string where = "step '" + s.name + "': ";
   if (c.kernel == 0 || c.stride == 0 || c.groups == 0 || c.cin % c.groups || c.cout % c.groups)
     invalid(where + "kernel, stride and groups must be positive, groups dividing the channels");
-  if (c.h + c.pad_top + c.pad_bottom < c.kernel || c.w + c.pad_left + c.pad_right < c.kernel ||
-      c.ho != (c.h + c.pad_top + c.pad_bottom - c.kernel) / c.stride + 1 ||
-      c.wo != (c.w + c.pad_left + c.pad_right - c.kernel) / c.stride + 1)
+  // A pad of a whole kernel or more would only add outputs that read nothing but padding.
+  if (c.pad_top >= c.kernel || c.pad_left >= c.kernel || c.pad_bottom >= c.kernel ||
+      c.pad_right >= c.kernel)
+    invalid(where + "padding must be smaller than the kernel");
+  // In 64 bits, so that no sum of fields read from a file can wrap around.
+  const uint64_t padded_h = uint64_t{c.h} + c.pad_top + c.pad_bottom,
+                 padded_w = uint64_t{c.w} + c.pad_left + c.pad_right;
+  if (padded_h < c.kernel || padded_w < c.kernel || c.ho != (padded_h - c.kernel) / c.stride + 1 ||
+      c.wo != (padded_w - c.kernel) / c.stride + 1)
     invalid(where + "output size does not follow from the input size, kernel, stride and padding");
   if (static_cast<uint32_t>(c.activation) > static_cast<uint32_t>(Activation::kRelu6))
     invalid(where + "unknown activation " + std::to_string(static_cast<uint32_t>(c.activation)));
@@ -186,6 +192,14 @@ void validate(const Artifact& a) {
   if (a.image >= value_count) invalid("the image value " + std::to_string(a.image) + " is unknown");
   for (const auto& [name, v] : a.outputs)
     if (v >= value_count) invalid("output '" + name + "' names an unknown value");
+  // Every value of an image fits a 32-bit index (the kernels' loops) with room to spare.
+  constexpr uint64_t kMaxValueFloats = uint64_t{1} << 30;
+  for (const ValueDesc& v : a.values) {
+    const uint64_t plane = uint64_t{v.height} * v.width;  // < 2^64: two 32-bit factors
+    if (v.channels == 0 || plane == 0 || plane > kMaxValueFloats ||
+        v.channels > kMaxValueFloats / plane)
+      invalid("value '" + v.name + "' has an empty or oversized shape");
+  }
   std::vector<bool> produced(a.values.size(), false);
   produced[a.image] = true;
   for (const StepDesc& s : a.steps) {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <new>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -310,6 +312,50 @@ TEST_F(MobileRuntime, ArtifactFileRoundTrips) {
   EXPECT_EQ(back.objective[0].pos_weight, 1.5);
   EXPECT_EQ(back.metadata, a_.metadata);
   EXPECT_EQ(back.targets[1].width, 10u);
+}
+
+// A file damaged anywhere is either refused with a message or, when the damage leaves a valid
+// model (a changed weight, a renamed value), runs like any other: never a crash or a read
+// outside the arena (the sanitizer build checks the latter).
+TEST_F(MobileRuntime, DamagedFilesAreRefusedOrRunSafely) {
+  const fs::path path =
+      fs::temp_directory_path() /
+      ("emtm_damaged_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+       ".emtm");
+  write_artifact(a_, path);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::mt19937 rng(9);
+  // Damage in the header and step table, where sizes and indices live, more often than in the
+  // weights at the end.
+  const size_t header = bytes.size() - a_.weights.size() * sizeof(float);
+  int refused = 0, ran = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    std::string damaged = bytes;
+    for (int flips = 1 + static_cast<int>(rng() % 3); flips > 0; --flips) {
+      const size_t at = rng() % 4 ? rng() % header : rng() % damaged.size();
+      damaged[at] = static_cast<char>(rng() % 2 ? rng() % 256 : damaged[at] ^ (1 << (rng() % 8)));
+    }
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << damaged;
+    try {
+      Runtime runtime(read_artifact(path), 1);
+      std::vector<float> image(runtime.artifact().values[runtime.artifact().image].size(), 0.5f);
+      runtime.run(image, 1);
+      ++ran;
+    } catch (const std::runtime_error&) {
+      ++refused;
+    } catch (const std::invalid_argument&) {
+      ++refused;
+    } catch (const std::bad_alloc&) {
+      ++refused;  // a valid but enormous model
+    }
+  }
+  fs::remove(path);
+  EXPECT_GT(refused, 100);
+  EXPECT_GT(ran, 10);
 }
 
 }  // namespace
