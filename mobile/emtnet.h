@@ -28,9 +28,9 @@ int emt_model_input_size(const emt_model* model);
 float emt_model_threshold(const emt_model* model);
 
 /* Predicts one image of width x height pixels, row_stride bytes apart. Writes the malignancy
- * probability to *probability (when not NULL; NaN for a model without classifier) and, when mask is not NULL, width * height bytes
- * (row stride width) of lesion mask, 255 inside and 0 outside. Returns 0, or -1 with the reason
- * in error. */
+ * probability to *probability (when not NULL; NaN for a model without classifier) and, when mask is
+ * not NULL, width * height bytes (row stride width) of lesion mask, 255 inside and 0 outside.
+ * Returns 0, or -1 with the reason in error. */
 int emt_model_predict(emt_model* model, const uint8_t* pixels, int width, int height,
                       int row_stride, float* probability, uint8_t* mask, char* error,
                       size_t error_size);
