@@ -7,7 +7,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,7 +58,9 @@ Batch random_batch(const emt::Graph& graph, int n, uint32_t seed) {
   std::normal_distribution<float> pixel(0.0f, 1.0f);
   std::bernoulli_distribution coin(0.4);
   const int64_t image_size = emt::shape_numel(graph.inputs.front().shape);
-  const int64_t mask_size = emt::shape_numel(graph.targets.back().shape);
+  int64_t mask_size = 0;  // 0: the graph has no mask target (Single-CLF)
+  for (const emt::GraphInput& t : graph.targets)
+    if (t.name == emt::kMaskTarget) mask_size = emt::shape_numel(t.shape);
   Batch b;
   for (int i = 0; i < n; ++i) {
     emt::Sample s;
@@ -79,9 +83,10 @@ class MobileTest : public emt::test::TempDirTest {
     emt::init_threading(2);
   }
 
-  // The engine's outputs and objective for the batch, unfused reference.
+  // The engine's outputs ("cls", "seg", those the graph has) and objective for the batch,
+  // unfused reference.
   struct Expected {
-    std::vector<float> cls, seg;
+    std::map<std::string, std::vector<float>> outputs;
     double loss = 0;
   };
   static Expected engine_outputs(const emt::GraphFile& file, const emt::SafetensorsFile& weights,
@@ -95,33 +100,38 @@ class MobileTest : public emt::test::TempDirTest {
     for (const emt::Sample& s : batch.samples) pointers.push_back(&s);
     emt::load_batch(exec, pointers);
     exec.forward();
-    const auto& outputs = exec.program().outputs;
-    return {exec.read(outputs.at(emt::kClassOutput)), exec.read(outputs.at(emt::kMaskOutput)),
-            exec.objective().total};
+    Expected want;
+    for (const auto& [name, value] : exec.program().outputs) want.outputs[name] = exec.read(value);
+    want.loss = exec.objective().total;
+    return want;
   }
 
-  // Runs the artifact on the batch and compares everything with the engine.
+  // Runs the artifact on the batch and compares every output and the objective with the engine.
   static void expect_matches_engine(const emt::GraphFile& file, const emt::SafetensorsFile& weights,
                                     Artifact artifact, const Batch& batch, double tolerance) {
     const Expected want = engine_outputs(file, weights, batch);
     const auto n = static_cast<int64_t>(batch.samples.size());
     Runtime runtime(std::move(artifact), n);
     runtime.run(batch.images, n);
-    const std::span<const float> cls = runtime.output("cls"), seg = runtime.output("seg");
-    ASSERT_EQ(cls.size(), want.cls.size());
-    ASSERT_EQ(seg.size(), want.seg.size());
-    double max_cls = 0, max_seg = 0;
-    for (size_t i = 0; i < cls.size(); ++i)
-      max_cls = std::max(max_cls, double(std::abs(cls[i] - want.cls[i])));
-    for (size_t i = 0; i < seg.size(); ++i)
-      max_seg = std::max(max_seg, double(std::abs(seg[i] - want.seg[i])));
-    EXPECT_LT(max_cls, tolerance);
-    EXPECT_LT(max_seg, tolerance);
-    // Probabilities away from 0 and 1 in both, or the comparison above proves little.
-    const auto spread = std::minmax_element(want.seg.begin(), want.seg.end());
-    EXPECT_LT(*spread.first, 0.45f);
-    EXPECT_GT(*spread.second, 0.55f);
-    const std::span<const float> targets[] = {batch.labels, batch.masks};
+    ASSERT_EQ(runtime.artifact().outputs.size(), want.outputs.size());
+    for (const auto& [name, expected] : want.outputs) {
+      const std::span<const float> got = runtime.output(name);
+      ASSERT_EQ(got.size(), expected.size()) << name;
+      double max_diff = 0;
+      for (size_t i = 0; i < got.size(); ++i)
+        max_diff = std::max(max_diff, double(std::abs(got[i] - expected[i])));
+      EXPECT_LT(max_diff, tolerance) << name;
+      // Probabilities away from 0 and 1, or the comparison above proves little.
+      const auto spread = std::minmax_element(expected.begin(), expected.end());
+      if (name == "seg") {
+        EXPECT_LT(*spread.first, 0.45f);
+        EXPECT_GT(*spread.second, 0.55f);
+      }
+    }
+    std::vector<std::span<const float>> targets;
+    for (const emt::mobile::ValueDesc& t : runtime.artifact().targets)
+      targets.emplace_back(t.name == emt::kMaskTarget ? std::span<const float>(batch.masks)
+                                                      : std::span<const float>(batch.labels));
     const emt::ObjectiveValue loss = runtime.objective(targets);
     EXPECT_NEAR(loss.total, want.loss, tolerance * std::max(1.0, std::abs(want.loss)));
   }
@@ -135,21 +145,24 @@ TEST_F(MobileTest, TinyGraphMatchesTheEngine) {
                         random_batch(file.graph, 3, 2), 2e-5);
 }
 
-// EMT-Net itself, at 64x64 to stay fast: every kind of step it has (TF-SAME stem, depthwise and
-// pointwise blocks, the decoder's transposed convolutions, skip additions, both heads).
-TEST_F(MobileTest, EmtNetMatchesTheEngine) {
+// EMT-Net itself and its single-task baselines, at 64x64 to stay fast: every kind of step they
+// have (TF-SAME stem, depthwise and pointwise blocks, the decoder's transposed convolutions,
+// skip additions, either head alone or both).
+TEST_F(MobileTest, EmtNetAndBaselinesMatchTheEngine) {
   const char* source = std::getenv("EMT_SOURCE_DIR");
   ASSERT_NE(source, nullptr) << "ctest sets EMT_SOURCE_DIR";
-  for (const char* graph : {"graphs/emtnet.toml", "graphs/emtnet_pretrained.toml"}) {
+  for (const char* graph : {"graphs/emtnet.toml", "graphs/emtnet_pretrained.toml",
+                            "graphs/single_clf.toml", "graphs/single_sgm.toml"}) {
     SCOPED_TRACE(graph);
     const emt::GraphFile file =
         emt::parse_graph_file(fs::path(source) / graph, {"data.input_size=64"});
     emt::Model model(file, 5);
     const emt::SafetensorsFile weights = random_weights(model, 4);
     const Artifact artifact = emt::lower_to_mobile(file, weights, "weights");
+    const bool has_decoder = artifact.outputs.count("seg") > 0;
     EXPECT_EQ(std::count_if(artifact.steps.begin(), artifact.steps.end(),
                             [](const auto& s) { return s.kind == emt::mobile::StepKind::kAdd; }),
-              4)
+              has_decoder ? 4 : 0)
         << "the four skip additions stay steps";
     expect_matches_engine(file, weights, artifact, random_batch(file.graph, 2, 6), 1e-4);
   }
