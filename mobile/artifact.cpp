@@ -8,12 +8,14 @@
 #include <system_error>
 #include <type_traits>
 
+#include "mobile/half.h"
+
 namespace emt::mobile {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kMagic[8] = {'E', 'M', 'T', 'M', 'O', 'B', 'L', '\x01'};
+constexpr char kMagic[8] = {'E', 'M', 'T', 'M', 'O', 'B', 'L', '\x02'};
 constexpr uint32_t kMaxStringBytes = 1u << 16;
 
 static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559);
@@ -298,8 +300,18 @@ void write_artifact(const Artifact& a, const fs::path& path) {
     w.put_string(key);
     w.put_string(value);
   }
+  w.put(a.weight_storage);
   w.put(static_cast<uint64_t>(a.weights.size()));
-  w.put_bytes(a.weights.data(), a.weights.size() * sizeof(float));
+  if (a.weight_storage == WeightStorage::kF16) {
+    try {
+      for (const float v : a.weights) w.put(to_half(v));
+    } catch (const std::range_error& e) {
+      throw std::runtime_error(path.string() +
+                               ": cannot store the weights in float16: " + e.what());
+    }
+  } else {
+    w.put_bytes(a.weights.data(), a.weights.size() * sizeof(float));
+  }
 
   fs::path temp = path;
   temp += ".tmp";
@@ -327,7 +339,7 @@ Artifact read_artifact(const fs::path& path) {
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   Reader r(bytes, path.string());
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-    r.fail("not an EMT-Net mobile model (no EMTMOBL\\x01 magic)");
+    r.fail("not an EMT-Net mobile model of this version (no EMTMOBL\\x02 magic)");
   for (size_t i = 0; i < sizeof kMagic; ++i) r.get<char>("magic");
   Artifact a;
   a.graph = r.get_string("graph name");
@@ -372,8 +384,17 @@ Artifact read_artifact(const fs::path& path) {
     std::string key = r.get_string("metadata key");
     a.metadata[key] = r.get_string("metadata value");
   }
-  const uint64_t weights = r.get_count("weight count", sizeof(float));
-  r.get_floats(a.weights, weights, "weights");
+  a.weight_storage = r.get<WeightStorage>("weight storage");
+  if (a.weight_storage == WeightStorage::kF16) {
+    const uint64_t weights = r.get_count("weight count", sizeof(uint16_t));
+    a.weights.resize(weights);
+    for (float& v : a.weights) v = from_half(r.get<uint16_t>("weights"));
+  } else if (a.weight_storage == WeightStorage::kF32) {
+    const uint64_t weights = r.get_count("weight count", sizeof(float));
+    r.get_floats(a.weights, weights, "weights");
+  } else {
+    r.fail("unknown weight storage " + std::to_string(static_cast<uint32_t>(a.weight_storage)));
+  }
   if (r.at() != r.size()) r.fail(std::to_string(r.size() - r.at()) + " bytes after the weights");
   try {
     validate(a);

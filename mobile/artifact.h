@@ -5,9 +5,10 @@
 // the objective (the same loss terms as the graph file, evaluated by ops/loss), and one weight
 // blob. Nothing in it needs the engine, TOML or a JSON parser to read.
 //
-// File layout, little-endian: the 8-byte magic "EMTMOBL\x01", then fields in the order of the
+// File layout, little-endian: the 8-byte magic "EMTMOBL\x02", then fields in the order of the
 // structs below (u32 counts and numbers, strings as u32 length + bytes, floats as IEEE 754), and
-// the weights last, so that a reader can check sizes before it allocates.
+// the weights last, as float32 or float16 (WeightStorage), so that a reader can check sizes
+// before it allocates.
 #pragma once
 
 #include <cstdint>
@@ -72,6 +73,12 @@ struct LossTermDesc {
   double weight = 1.0, pos_weight = 1.0, eps = 1.0;
 };
 
+// How the file stores the weights; in memory they are always float32.
+enum class WeightStorage : uint32_t {
+  kF32,
+  kF16,  // half the file; each weight rounded to 11 significant bits (mobile/half.h)
+};
+
 struct Artifact {
   std::string graph;
   std::vector<ValueDesc> values;
@@ -83,6 +90,7 @@ struct Artifact {
   // Preprocessing and decision settings the weights were trained with ("input_size",
   // "norm_mean", "norm_std", "threshold"), as text.
   std::map<std::string, std::string> metadata;
+  WeightStorage weight_storage = WeightStorage::kF32;
   std::vector<float> weights;
 };
 
@@ -91,7 +99,8 @@ struct Artifact {
 void validate(const Artifact& artifact);
 
 // Validates, then writes to a temporary file beside path and renames it over path, so a reader
-// never sees half a model. Throws std::runtime_error naming the path on I/O errors.
+// never sees half a model. Throws std::runtime_error naming the path on I/O errors, and for
+// kF16 storage when a weight is beyond the half-precision range.
 void write_artifact(const Artifact& artifact, const std::filesystem::path& path);
 
 // Throws std::runtime_error "<path>: <what>, at byte <offset>" for a file that is not an artifact

@@ -211,7 +211,7 @@ TEST_F(MobileTest, CorruptFilesAreRefusedWithTheByteOffset) {
       EXPECT_NE(std::string(e.what()).find("bad.emtm"), std::string::npos) << e.what();
     }
   };
-  expect_refused("EMTMOBL\x02" + bytes.substr(8), "another version");
+  expect_refused("EMTMOBL\x01" + bytes.substr(8), "another version");
   for (size_t cut = 0; cut < bytes.size(); cut += 97)
     expect_refused(bytes.substr(0, cut), "truncated at " + std::to_string(cut));
   expect_refused(bytes + "x", "trailing byte");

@@ -2,6 +2,7 @@
 // dependency-free runtime (mobile/runtime.h) runs on a phone.
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ options:
   --weights W      trained weights (required); their input_size and normalisation apply
   -o FILE          the mobile model to write (required)
   --set KEY=VALUE  override a setting of the graph file (repeatable)
+  --fp16-weights   store the weights as float16: half the file, each weight rounded to 11
+                   significant bits (the runtime computes in float32 as ever); the check below
+                   then measures what the rounding costs
   -h, --help       this text
 )";
 
@@ -41,6 +45,7 @@ options:
 int main(int argc, char** argv) {
   std::string graph, weights, out;
   std::vector<std::string> sets;
+  bool fp16_weights = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto value = [&]() -> std::string {
@@ -56,6 +61,8 @@ int main(int argc, char** argv) {
       out = value();
     } else if (arg == "--set") {
       sets.push_back(value());
+    } else if (arg == "--fp16-weights") {
+      fp16_weights = true;
     } else if (arg.rfind("-", 0) == 0) {
       usage_error("unknown option '" + arg + "'");
     } else if (graph.empty()) {
@@ -69,13 +76,17 @@ int main(int argc, char** argv) {
   try {
     const emt::GraphFile file = emt::parse_graph_for_weights(graph, weights, sets);
     const emt::SafetensorsFile trained = emt::read_safetensors(weights);
-    const emt::mobile::Artifact artifact = emt::lower_to_mobile(file, trained, weights);
-    emt::mobile::write_artifact(artifact, out);
+    emt::mobile::Artifact lowered = emt::lower_to_mobile(file, trained, weights);
+    if (fp16_weights) lowered.weight_storage = emt::mobile::WeightStorage::kF16;
+    emt::mobile::write_artifact(lowered, out);
+    // What a phone will load, float16 rounding included.
+    const emt::mobile::Artifact artifact = emt::mobile::read_artifact(out);
     const emt::mobile::Runtime runtime(artifact, 1);
     std::cerr << "wrote " << out << ": " << artifact.steps.size() << " steps, "
-              << static_cast<double>(artifact.weights.size()) * 4 / 1e6
-              << " MB of weights, activation arena "
-              << static_cast<double>(runtime.arena_floats()) * 4 / 1e6 << " MB for one image\n";
+              << static_cast<double>(std::filesystem::file_size(out)) / 1e6
+              << " MB file (weights in " << (fp16_weights ? "float16" : "float32")
+              << "), activation arena " << static_cast<double>(runtime.arena_floats()) * 4 / 1e6
+              << " MB for one image\n";
     const emt::MobileCheck check = emt::check_against_engine(file, trained, artifact);
     std::cerr << "checked against the engine on " << check.images
               << " phantom images: max |difference| " << check.max_cls_diff
