@@ -87,15 +87,62 @@ std::vector<int64_t> place_values(const Artifact& a, int64_t batch, int64_t& are
   return offsets;
 }
 
+// Tasks per thread for a channel split: a few more tasks than threads keep a thread that was
+// slowed down (a busy core) from holding up the others.
+constexpr int64_t kChunksPerThread = 2;
+
+// Channels per chunk: about channels / (threads * kChunksPerThread), rounded up to a multiple
+// of 8 (the pointwise kernel's row tile), at most channels.
+int64_t channel_chunk(int64_t channels, int threads) {
+  const int64_t parts = int64_t{threads} * kChunksPerThread;
+  const int64_t chunk = ((channels + parts - 1) / parts + 7) / 8 * 8;
+  return std::min(chunk, std::max<int64_t>(channels, 1));
+}
+
+bool is_depthwise(const ConvDesc& c) {
+  return c.groups > 1 && c.groups == c.cin && c.groups == c.cout;
+}
+
 }  // namespace
 
-Runtime::Runtime(Artifact artifact, int64_t max_batch)
+Runtime::Runtime(Artifact artifact, int64_t max_batch, int threads)
     : artifact_(std::move(artifact)), max_batch_(max_batch) {
   validate(artifact_);
   if (max_batch < 1) throw std::invalid_argument("mobile runtime: max_batch must be >= 1");
+  if (threads < 1) throw std::invalid_argument("mobile runtime: threads must be >= 1");
   int64_t floats = 0;
   offsets_ = place_values(artifact_, max_batch_, floats);
   arena_.assign(static_cast<size_t>(floats), 0.0f);
+  if (threads == 1) return;
+  splits_.resize(artifact_.steps.size());
+  for (size_t s = 0; s < artifact_.steps.size(); ++s) {
+    const StepDesc& step = artifact_.steps[s];
+    const ConvDesc& c = step.conv;
+    Split& split = splits_[s];
+    if (step.kind == StepKind::kConv2d && (c.groups == 1 || is_depthwise(c))) {
+      split.chunk = channel_chunk(c.cout, threads);
+    } else if (step.kind == StepKind::kConvTranspose2d && c.groups == 1) {
+      // conv2d-terms weight [cout, cin, k, k]; the output channels are cin. Chunk j's block is
+      // [cout, chunk_j, k, k], so that conv_transpose2d_neon reads it as a weight with cin =
+      // chunk_j (its filters at s * chunk_j * k^2 + d * k^2 for source s, destination d).
+      split.chunk = channel_chunk(c.cin, threads);
+      split.packed_offset = packed_.size();
+      const int64_t kk = int64_t{c.kernel} * c.kernel;
+      const float* weight = artifact_.weights.data() + step.weight.offset;
+      for (int64_t first = 0; first < c.cin; first += split.chunk) {
+        const int64_t size = std::min<int64_t>(split.chunk, c.cin - first);
+        for (int64_t src = 0; src < c.cout; ++src) {
+          const float* from = weight + (src * c.cin + first) * kk;
+          packed_.insert(packed_.end(), from, from + size * kk);
+        }
+      }
+    } else {
+      continue;
+    }
+    split.chunks =
+        (int64_t{step.kind == StepKind::kConv2d ? c.cout : c.cin} + split.chunk - 1) / split.chunk;
+  }
+  pool_ = std::make_unique<ThreadPool>(threads);
 }
 
 void Runtime::run(std::span<const float> images, int64_t batch) {
@@ -109,7 +156,11 @@ void Runtime::run(std::span<const float> images, int64_t batch) {
                                 std::to_string(image.channels) + "x" +
                                 std::to_string(image.height) + "x" + std::to_string(image.width));
   std::copy(images.begin(), images.end(), value_data(artifact_.image));
-  for (const StepDesc& step : artifact_.steps) run_step(step, batch);
+  if (pool_) {
+    for (size_t s = 0; s < artifact_.steps.size(); ++s) run_step_split(s, batch);
+  } else {
+    for (const StepDesc& step : artifact_.steps) run_step(step, batch);
+  }
   batch_ = batch;
 }
 
@@ -148,6 +199,99 @@ void Runtime::run_step(const StepDesc& step, int64_t batch) {
       break;
     case StepKind::kSigmoid:
       sigmoid_neon(in, count, out);
+      break;
+  }
+}
+
+// The step as run_step computes it, split over the pool (see Split and runtime.h): each output
+// element is still computed by the same kernel call arithmetic, only on a slice of the channels
+// or of the images or elements.
+void Runtime::run_step_split(size_t index, int64_t batch) {
+  const StepDesc& step = artifact_.steps[index];
+  const Split& split = splits_[index];
+  const float* in = value_data(step.inputs[0]);
+  float* out = value_data(step.output);
+  const float* weight = artifact_.weights.data() + step.weight.offset;
+  const float* bias = step.bias.count ? artifact_.weights.data() + step.bias.offset : nullptr;
+  const auto in_size = static_cast<int64_t>(artifact_.values[step.inputs[0]].size());
+  const auto out_size = static_cast<int64_t>(artifact_.values[step.output].size());
+  const ConvDesc& c = step.conv;
+  const ConvActivation act = conv_activation(c.activation);
+  const int64_t kk = int64_t{c.kernel} * c.kernel;
+  switch (step.kind) {
+    case StepKind::kConv2d:
+      if (split.chunk == 0) {  // a grouped convolution: by images
+        pool_->run(batch, [&](int64_t n) {
+          conv2d_neon(geometry(c, 1), in + n * in_size, weight, bias, act, out + n * out_size);
+        });
+      } else {
+        const bool depthwise = is_depthwise(c);
+        const int64_t in_plane = int64_t{c.h} * c.w, out_plane = int64_t{c.ho} * c.wo;
+        pool_->run(batch * split.chunks, [&](int64_t task) {
+          const int64_t n = task / split.chunks, first = task % split.chunks * split.chunk;
+          ConvGeometry g = geometry(c, 1);
+          g.cout = std::min(split.chunk, g.cout - first);
+          const float* x = in + n * in_size;
+          const float* w = weight + first * g.cin * kk;
+          if (depthwise) {
+            g.cin = g.groups = g.cout;
+            x += first * in_plane;
+            w = weight + first * kk;
+          }
+          conv2d_neon(g, x, w, bias ? bias + first : nullptr, act,
+                      out + n * out_size + first * out_plane);
+        });
+      }
+      break;
+    case StepKind::kConvTranspose2d:
+      if (split.chunk == 0) {
+        pool_->run(batch, [&](int64_t n) {
+          conv_transpose2d_neon(geometry(c, 1), in + n * in_size, weight, bias, act,
+                                out + n * out_size);
+        });
+      } else {
+        const int64_t out_plane = int64_t{c.h} * c.w;
+        pool_->run(batch * split.chunks, [&](int64_t task) {
+          const int64_t n = task / split.chunks, first = task % split.chunks * split.chunk;
+          ConvGeometry g = geometry(c, 1);
+          g.cin = std::min(split.chunk, g.cin - first);
+          conv_transpose2d_neon(
+              g, in + n * in_size, packed_.data() + split.packed_offset + first * g.cout * kk,
+              bias ? bias + first : nullptr, act, out + n * out_size + first * out_plane);
+        });
+      }
+      break;
+    case StepKind::kAdd:
+    case StepKind::kRelu:
+    case StepKind::kRelu6:
+    case StepKind::kSigmoid: {
+      // Ranges of a multiple of 16 floats; the kernels' four-lane loop (and its zero-padded tail)
+      // gives every element the same arithmetic wherever a range starts.
+      const int64_t count = out_size * batch, parts = pool_->threads();
+      const int64_t range = std::max<int64_t>(16, ((count + parts - 1) / parts + 15) / 16 * 16);
+      const float* other = step.kind == StepKind::kAdd ? value_data(step.inputs[1]) : nullptr;
+      const StepKind kind = step.kind;
+      pool_->run((count + range - 1) / range, [&](int64_t part) {
+        const int64_t first = part * range, size = std::min(range, count - first);
+        switch (kind) {
+          case StepKind::kAdd:
+            add_neon(in + first, other + first, size, out + first);
+            break;
+          case StepKind::kRelu:
+            relu_neon(in + first, size, out + first);
+            break;
+          case StepKind::kRelu6:
+            relu6_neon(in + first, size, out + first);
+            break;
+          default:
+            sigmoid_neon(in + first, size, out + first);
+        }
+      });
+      break;
+    }
+    case StepKind::kGlobalAvgPool:
+    case StepKind::kDense:
+      run_step(step, batch);  // tiny: on the calling thread
       break;
   }
 }

@@ -3,9 +3,11 @@
 // allocations made while a scope is open.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <new>
+#include <thread>
 #include <vector>
 
 #include "mobile/artifact.h"
@@ -16,6 +18,9 @@ namespace {
 
 thread_local bool counting = false;
 thread_local int allocations = 0;
+// The same on every thread (the runtime's workers), while a CountAllThreads scope is open.
+std::atomic<bool> counting_all{false};
+std::atomic<int> all_allocations{0};
 
 struct CountAllocations {
   CountAllocations() {
@@ -25,6 +30,14 @@ struct CountAllocations {
   ~CountAllocations() { counting = false; }
 };
 
+struct CountAllThreads {
+  CountAllThreads() {
+    all_allocations = 0;
+    counting_all = true;
+  }
+  ~CountAllThreads() { counting_all = false; }
+};
+
 }  // namespace
 
 // GCC flags free() on what this operator new returned as a mismatch; here it is the pair.
@@ -32,6 +45,7 @@ struct CountAllocations {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(std::size_t size) {
   if (counting) ++allocations;
+  if (counting_all.load(std::memory_order_relaxed)) all_allocations.fetch_add(1);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
@@ -131,6 +145,26 @@ TEST(NoAllocation, RuntimeRunAllocatesNothing) {
     EXPECT_EQ(v.size(), 3u);
   }
   EXPECT_GT(allocations, 0);
+}
+
+TEST(NoAllocation, RuntimeRunOnThreeThreadsAllocatesNothingOnAnyThread) {
+  Runtime runtime(model(), 2, 3);
+  const std::vector<float> images(2 * 256, 0.25f);
+  runtime.run(images, 2);
+  {
+    const CountAllThreads scope;
+    for (int i = 0; i < 5; ++i) {
+      runtime.run(images, 2);
+      runtime.run(std::span(images).first(256), 1);
+    }
+  }
+  EXPECT_EQ(all_allocations.load(), 0);
+  // The counter sees other threads' allocations.
+  {
+    const CountAllThreads scope;
+    std::thread([] { std::vector<int> v(3); }).join();
+  }
+  EXPECT_GT(all_allocations.load(), 0);
 }
 
 TEST(NoAllocation, CInterfacePredictAllocatesNothing) {

@@ -13,11 +13,13 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: mobile_bench MODEL.emtm [--iters N] [--batch B]
+constexpr const char* kUsage =
+    R"(usage: mobile_bench MODEL.emtm [--iters N] [--batch B] [--threads T]
 
 Runs the model on random normalised images: one warm-up run, then N timed runs (default 10) of B
-images (default 1), single-threaded as the runtime is. Prints the median and best time per run
-and per image, the weights and activation arena sizes, and the process's peak resident memory.
+images (default 1) on T threads (default 1; the runtime splits each step over them, with results
+identical to one thread). Prints the median and best time per run and per image, the weights and
+activation arena sizes, and the process's peak resident memory.
 )";
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -45,7 +47,7 @@ double peak_rss_mb() {
 
 int main(int argc, char** argv) {
   std::string model;
-  int iters = 10, batch = 1;
+  int iters = 10, batch = 1, threads = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto value = [&]() -> const char* {
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
       iters = positive(arg, value());
     } else if (arg == "--batch") {
       batch = positive(arg, value());
+    } else if (arg == "--threads") {
+      threads = positive(arg, value());
     } else if (arg.rfind("-", 0) == 0) {
       usage_error("unknown option '" + arg + "'");
     } else if (model.empty()) {
@@ -69,7 +73,7 @@ int main(int argc, char** argv) {
   }
   if (model.empty()) usage_error("needs MODEL.emtm");
   try {
-    emt::mobile::Runtime runtime(emt::mobile::read_artifact(model), batch);
+    emt::mobile::Runtime runtime(emt::mobile::read_artifact(model), batch, threads);
     const auto& a = runtime.artifact();
     std::vector<float> images(a.values[a.image].size() * static_cast<uint64_t>(batch));
     std::mt19937 rng(1);
@@ -88,8 +92,8 @@ int main(int argc, char** argv) {
     const double median = ms[ms.size() / 2];
     std::cout << model << " (" << a.graph << ", " << a.values[a.image].channels << "x"
               << a.values[a.image].height << "x" << a.values[a.image].width << ", batch " << batch
-              << "): median " << median << " ms per run, " << median / batch
-              << " ms per image, best " << ms.front() << " ms; weights "
+              << ", threads " << threads << "): median " << median << " ms per run, "
+              << median / batch << " ms per image, best " << ms.front() << " ms; weights "
               << static_cast<double>(a.weights.size()) * 4 / 1e6 << " MB, arena "
               << static_cast<double>(runtime.arena_floats()) * 4 / 1e6 << " MB, peak RSS "
               << peak_rss_mb() << " MB\n";
