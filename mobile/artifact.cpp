@@ -74,6 +74,7 @@ class Reader {
   void get_floats(std::vector<float>& out, uint64_t count, const char* what) {
     need(count * sizeof(float), what);
     out.resize(count);
+    if (count == 0) return;  // memcpy must not see the empty vector's null data()
     std::memcpy(out.data(), bytes_.data() + at_, count * sizeof(float));
     at_ += count * sizeof(float);
   }
