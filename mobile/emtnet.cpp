@@ -38,7 +38,7 @@ float metadata_number(const emt::mobile::Artifact& a, const char* key, const std
   return v;
 }
 
-emt_model* load(const std::string& path) {
+emt_model* load(const std::string& path, int threads) {
   emt::mobile::Artifact artifact = emt::mobile::read_artifact(path);
   const emt::mobile::ValueDesc image = artifact.values[artifact.image];
   if (image.height != image.width)
@@ -50,7 +50,7 @@ emt_model* load(const std::string& path) {
   const float std = metadata_number(artifact, "norm_std", path);
   const float threshold =
       artifact.metadata.count("threshold") ? metadata_number(artifact, "threshold", path) : 0.5f;
-  auto* model = new emt_model{emt::mobile::Runtime(std::move(artifact), 1),
+  auto* model = new emt_model{emt::mobile::Runtime(std::move(artifact), 1, threads),
                               static_cast<int>(image.height),
                               static_cast<int>(image.channels),
                               mean,
@@ -64,10 +64,10 @@ emt_model* load(const std::string& path) {
 
 extern "C" {
 
-emt_model* emt_model_load(const char* path, char* error, size_t error_size) {
+emt_model* emt_model_load(const char* path, int threads, char* error, size_t error_size) {
   try {
     if (!path) throw std::invalid_argument("no model path");
-    return load(path);
+    return load(path, threads);
   } catch (const std::exception& e) {
     report(e.what(), error, error_size);
   }

@@ -16,9 +16,10 @@ extern "C" {
 
 typedef struct emt_model emt_model;
 
-/* Loads a graph2mobile model. Returns NULL on failure, with the reason in error (NUL-terminated,
- * cut to error_size bytes; error may be NULL). */
-emt_model* emt_model_load(const char* path, char* error, size_t error_size);
+/* Loads a graph2mobile model whose predictions run on `threads` threads (>= 1; the phone's big
+ * cores, say; results do not depend on it). Returns NULL on failure, with the reason in error
+ * (NUL-terminated, cut to error_size bytes; error may be NULL). */
+emt_model* emt_model_load(const char* path, int threads, char* error, size_t error_size);
 
 void emt_model_free(emt_model* model);
 

@@ -63,7 +63,7 @@ class CApi : public ::testing::Test {
 TEST_F(CApi, PredictIsPreprocessRunAndRestoreMask) {
   const Artifact a = tiny_model();
   char error[256] = "";
-  emt_model* model = emt_model_load(write(a, "c_api").c_str(), error, sizeof error);
+  emt_model* model = emt_model_load(write(a, "c_api").c_str(), 2, error, sizeof error);
   ASSERT_NE(model, nullptr) << error;
   EXPECT_EQ(emt_model_input_size(model), 8);
   EXPECT_EQ(emt_model_threshold(model), 0.375f);
@@ -96,20 +96,23 @@ TEST_F(CApi, PredictIsPreprocessRunAndRestoreMask) {
 
 TEST_F(CApi, ErrorsAreMessagesNotCrashes) {
   char error[256] = "";
-  EXPECT_EQ(emt_model_load("/nonexistent/model.emtm", error, sizeof error), nullptr);
+  EXPECT_EQ(emt_model_load("/nonexistent/model.emtm", 1, error, sizeof error), nullptr);
   EXPECT_NE(std::string(error).find("/nonexistent/model.emtm"), std::string::npos) << error;
-  EXPECT_EQ(emt_model_load(nullptr, nullptr, 0), nullptr);
+  EXPECT_EQ(emt_model_load(nullptr, 1, nullptr, 0), nullptr);
+  EXPECT_EQ(emt_model_load(write(tiny_model(), "zero_threads").c_str(), 0, error, sizeof error),
+            nullptr);
+  EXPECT_NE(std::string(error).find("thread"), std::string::npos) << error;
 
   Artifact no_norm = tiny_model();
   no_norm.metadata.erase("norm_std");
-  EXPECT_EQ(emt_model_load(write(no_norm, "no_norm").c_str(), error, sizeof error), nullptr);
+  EXPECT_EQ(emt_model_load(write(no_norm, "no_norm").c_str(), 1, error, sizeof error), nullptr);
   EXPECT_NE(std::string(error).find("norm_std"), std::string::npos) << error;
 
   char small[8];
-  EXPECT_EQ(emt_model_load("/nonexistent/model.emtm", small, sizeof small), nullptr);
+  EXPECT_EQ(emt_model_load("/nonexistent/model.emtm", 1, small, sizeof small), nullptr);
   EXPECT_EQ(std::string(small).size(), 7u) << "cut to the buffer, NUL-terminated";
 
-  emt_model* model = emt_model_load(write(tiny_model(), "ok").c_str(), error, sizeof error);
+  emt_model* model = emt_model_load(write(tiny_model(), "ok").c_str(), 1, error, sizeof error);
   ASSERT_NE(model, nullptr) << error;
   const uint8_t pixel = 9;
   float probability = 0;

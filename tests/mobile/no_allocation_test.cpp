@@ -171,7 +171,7 @@ TEST(NoAllocation, CInterfacePredictAllocatesNothing) {
   const auto path = std::filesystem::temp_directory_path() / "emtm_no_allocation.emtm";
   write_artifact(model(), path);
   char error[256] = "";
-  emt_model* m = emt_model_load(path.c_str(), error, sizeof error);
+  emt_model* m = emt_model_load(path.c_str(), 2, error, sizeof error);
   std::filesystem::remove(path);
   ASSERT_NE(m, nullptr) << error;
   std::vector<uint8_t> pixels(40 * 30, 100), mask(40 * 30);
