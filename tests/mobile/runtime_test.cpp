@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mobile/artifact.h"
+#include "tests/mobile/model_builder.h"
 
 namespace {
 
@@ -95,58 +96,35 @@ float sigmoid(float x) { return static_cast<float>(1.0 / (1.0 + std::exp(-double
 class MobileRuntime : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::mt19937 rng(11);
-    std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-    const auto weights = [&](uint64_t count) {
-      WeightRef ref{a_.weights.size(), count};
-      for (uint64_t i = 0; i < count; ++i) a_.weights.push_back(u(rng));
-      return ref;
-    };
-    const auto value = [&](const char* name, uint32_t c, uint32_t h, uint32_t w) {
-      a_.values.push_back({name, c, h, w});
-      return static_cast<uint32_t>(a_.values.size() - 1);
-    };
-    const auto conv = [&](StepKind kind, const char* name, uint32_t in, uint32_t out, ConvDesc c,
-                          bool bias) {
-      StepDesc s{kind, name, {in},
-                 out,  c,    weights(uint64_t{c.cout} * (c.cin / c.groups) * c.kernel * c.kernel),
-                 {}};
-      if (bias) s.bias = weights(kind == StepKind::kConvTranspose2d ? c.cin : c.cout);
-      a_.steps.push_back(s);
-    };
-    const auto simple = [&](StepKind kind, const char* name, std::vector<uint32_t> in,
-                            uint32_t out) {
-      a_.steps.push_back({kind, name, std::move(in), out, {}, {}, {}});
-    };
-    a_.graph = "handmade";
-    a_.image = value("image", 3, 9, 10);
-    const uint32_t stem = value("stem", 8, 4, 5), dw = value("dw", 8, 4, 5),
-                   pw = value("pw", 6, 4, 5), up = value("up", 4, 8, 10),
-                   side = value("side", 4, 8, 10), skip = value("skip", 4, 8, 10),
-                   seg_logit = value("seg_logit", 1, 8, 10), seg = value("seg", 1, 8, 10),
-                   gap = value("gap", 8, 1, 1), fc = value("fc", 5, 1, 1),
-                   fc_relu = value("fc_relu", 5, 1, 1), cls_logit = value("cls_logit", 1, 1, 1),
-                   cls = value("cls", 1, 1, 1);
-    conv(StepKind::kConv2d, "stem", a_.image, stem,
-         {3, 9, 10, 8, 4, 5, 3, 2, 1, 0, 0, 1, 1, Activation::kRelu6}, true);
-    conv(StepKind::kConv2d, "dw", stem, dw,
-         {8, 4, 5, 8, 4, 5, 3, 1, 8, 1, 1, 1, 1, Activation::kRelu}, true);
-    conv(StepKind::kConv2d, "pw", dw, pw,
-         {8, 4, 5, 6, 4, 5, 1, 1, 1, 0, 0, 0, 0, Activation::kNone}, false);
-    conv(StepKind::kConvTranspose2d, "up", pw, up,
-         {4, 8, 10, 6, 4, 5, 3, 2, 1, 1, 1, 1, 1, Activation::kRelu}, true);
-    conv(StepKind::kConv2d, "side", up, side,
-         {4, 8, 10, 4, 8, 10, 3, 1, 1, 1, 1, 1, 1, Activation::kNone}, true);
-    simple(StepKind::kAdd, "skip", {up, side}, skip);
-    conv(StepKind::kConv2d, "seg_logit", skip, seg_logit,
-         {4, 8, 10, 1, 8, 10, 3, 1, 1, 1, 1, 1, 1, Activation::kNone}, true);
-    simple(StepKind::kSigmoid, "seg_prob", {seg_logit}, seg);
-    simple(StepKind::kGlobalAvgPool, "gap", {dw}, gap);
-    a_.steps.push_back({StepKind::kDense, "fc", {gap}, fc, {}, weights(5 * 8), weights(5)});
-    simple(StepKind::kRelu, "fc_relu", {fc}, fc_relu);
-    a_.steps.push_back(
-        {StepKind::kDense, "cls_logit", {fc_relu}, cls_logit, {}, weights(5), weights(1)});
-    simple(StepKind::kSigmoid, "cls_prob", {cls_logit}, cls);
+    test::ModelBuilder m("handmade", 11);
+    const uint32_t image = m.value("image", 3, 9, 10), stem = m.value("stem", 8, 4, 5),
+                   dw = m.value("dw", 8, 4, 5), pw = m.value("pw", 6, 4, 5),
+                   up = m.value("up", 4, 8, 10), side = m.value("side", 4, 8, 10),
+                   skip = m.value("skip", 4, 8, 10), seg_logit = m.value("seg_logit", 1, 8, 10),
+                   seg = m.value("seg", 1, 8, 10), gap = m.value("gap", 8, 1, 1),
+                   fc = m.value("fc", 5, 1, 1), fc_relu = m.value("fc_relu", 5, 1, 1),
+                   cls_logit = m.value("cls_logit", 1, 1, 1), cls = m.value("cls", 1, 1, 1);
+    m.conv(StepKind::kConv2d, "stem", image, stem,
+           {3, 9, 10, 8, 4, 5, 3, 2, 1, 0, 0, 1, 1, Activation::kRelu6}, true);
+    m.conv(StepKind::kConv2d, "dw", stem, dw,
+           {8, 4, 5, 8, 4, 5, 3, 1, 8, 1, 1, 1, 1, Activation::kRelu}, true);
+    m.conv(StepKind::kConv2d, "pw", dw, pw,
+           {8, 4, 5, 6, 4, 5, 1, 1, 1, 0, 0, 0, 0, Activation::kNone}, false);
+    m.conv(StepKind::kConvTranspose2d, "up", pw, up,
+           {4, 8, 10, 6, 4, 5, 3, 2, 1, 1, 1, 1, 1, Activation::kRelu}, true);
+    m.conv(StepKind::kConv2d, "side", up, side,
+           {4, 8, 10, 4, 8, 10, 3, 1, 1, 1, 1, 1, 1, Activation::kNone}, true);
+    m.step(StepKind::kAdd, "skip", {up, side}, skip);
+    m.conv(StepKind::kConv2d, "seg_logit", skip, seg_logit,
+           {4, 8, 10, 1, 8, 10, 3, 1, 1, 1, 1, 1, 1, Activation::kNone}, true);
+    m.step(StepKind::kSigmoid, "seg_prob", {seg_logit}, seg);
+    m.step(StepKind::kGlobalAvgPool, "gap", {dw}, gap);
+    m.dense("fc", gap, fc);
+    m.step(StepKind::kRelu, "fc_relu", {fc}, fc_relu);
+    m.dense("cls_logit", fc_relu, cls_logit);
+    m.step(StepKind::kSigmoid, "cls_prob", {cls_logit}, cls);
+    a_ = std::move(m.artifact());
+    a_.image = image;
     a_.outputs = {{"cls", cls}, {"seg", seg}};
     a_.targets = {{"label", 1, 1, 1}, {"mask", 1, 8, 10}};
     a_.objective = {{emt::LossKind::kWeightedBce, cls_logit, 0, 3.0, 1.5, 1.0},

@@ -14,70 +14,50 @@
 
 #include "mobile/artifact.h"
 #include "mobile/runtime.h"
+#include "tests/mobile/model_builder.h"
 
 namespace {
 
 using namespace emt::mobile;
 
 Artifact uneven_model() {
-  Artifact a;
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  const auto weights = [&](uint64_t count) {
-    WeightRef ref{a.weights.size(), count};
-    for (uint64_t i = 0; i < count; ++i) a.weights.push_back(u(rng));
-    return ref;
-  };
-  const auto value = [&](const char* name, uint32_t c, uint32_t h, uint32_t w) {
-    a.values.push_back({name, c, h, w});
-    a.outputs[name] = static_cast<uint32_t>(a.values.size() - 1);  // every value compared
-    return static_cast<uint32_t>(a.values.size() - 1);
-  };
-  const auto conv = [&](StepKind kind, const char* name, uint32_t in, uint32_t out, ConvDesc c,
-                        bool bias) {
-    StepDesc s{kind, name, {in},
-               out,  c,    weights(uint64_t{c.cout} * (c.cin / c.groups) * c.kernel * c.kernel),
-               {}};
-    if (bias) s.bias = weights(kind == StepKind::kConvTranspose2d ? c.cin : c.cout);
-    a.steps.push_back(s);
-  };
-  const auto simple = [&](StepKind kind, const char* name, std::vector<uint32_t> in, uint32_t out) {
-    a.steps.push_back({kind, name, std::move(in), out, {}, {}, {}});
-  };
-  a.graph = "uneven";
-  a.image = value("image", 3, 17, 19);
-  a.outputs.erase("image");
-  const uint32_t stem = value("stem", 19, 9, 10), dw = value("dw", 19, 9, 10),
-                 pw = value("pw", 37, 9, 10), up = value("up", 21, 18, 20),
-                 side = value("side", 21, 18, 20), skip = value("skip", 21, 18, 20),
-                 skip_relu = value("skip_relu", 21, 18, 20), grouped = value("grouped", 9, 18, 20),
-                 up1 = value("up1", 13, 18, 20), seg_logit = value("seg_logit", 1, 18, 20),
-                 seg = value("seg", 1, 18, 20), gap = value("gap", 37, 1, 1),
-                 fc = value("fc", 5, 1, 1), fc_relu = value("fc_relu", 5, 1, 1),
-                 cls_logit = value("cls_logit", 1, 1, 1), cls = value("cls", 1, 1, 1);
-  conv(StepKind::kConv2d, "stem", a.image, stem,
-       {3, 17, 19, 19, 9, 10, 3, 2, 1, 1, 1, 1, 1, Activation::kRelu6}, true);
-  conv(StepKind::kConv2d, "dw", stem, dw,
-       {19, 9, 10, 19, 9, 10, 3, 1, 19, 1, 1, 1, 1, Activation::kRelu}, true);
-  conv(StepKind::kConv2d, "pw", dw, pw, {19, 9, 10, 37, 9, 10, 1, 1, 1, 0, 0, 0, 0}, false);
-  conv(StepKind::kConvTranspose2d, "up", pw, up,
-       {21, 18, 20, 37, 9, 10, 3, 2, 1, 1, 1, 0, 0, Activation::kRelu}, true);
-  conv(StepKind::kConv2d, "side", up, side, {21, 18, 20, 21, 18, 20, 3, 1, 1, 1, 1, 1, 1}, true);
-  simple(StepKind::kAdd, "skip", {up, side}, skip);
-  simple(StepKind::kRelu, "skip_relu", {skip}, skip_relu);
-  conv(StepKind::kConv2d, "grouped", skip_relu, grouped,
-       {21, 18, 20, 9, 18, 20, 3, 1, 3, 1, 1, 1, 1, Activation::kRelu}, true);
-  conv(StepKind::kConvTranspose2d, "up1", grouped, up1,
-       {13, 18, 20, 9, 18, 20, 1, 1, 1, 0, 0, 0, 0}, true);
-  conv(StepKind::kConv2d, "seg_logit", up1, seg_logit, {13, 18, 20, 1, 18, 20, 1, 1, 1, 0, 0, 0, 0},
-       true);
-  simple(StepKind::kSigmoid, "seg_prob", {seg_logit}, seg);
-  simple(StepKind::kGlobalAvgPool, "gap", {pw}, gap);
-  a.steps.push_back({StepKind::kDense, "fc", {gap}, fc, {}, weights(5 * 37), weights(5)});
-  simple(StepKind::kRelu6, "fc_relu", {fc}, fc_relu);
-  a.steps.push_back(
-      {StepKind::kDense, "cls_logit", {fc_relu}, cls_logit, {}, weights(5), weights(1)});
-  simple(StepKind::kSigmoid, "cls_prob", {cls_logit}, cls);
+  test::ModelBuilder m("uneven", 5);
+  const uint32_t image = m.value("image", 3, 17, 19), stem = m.value("stem", 19, 9, 10),
+                 dw = m.value("dw", 19, 9, 10), pw = m.value("pw", 37, 9, 10),
+                 up = m.value("up", 21, 18, 20), side = m.value("side", 21, 18, 20),
+                 skip = m.value("skip", 21, 18, 20), skip_relu = m.value("skip_relu", 21, 18, 20),
+                 grouped = m.value("grouped", 9, 18, 20), up1 = m.value("up1", 13, 18, 20),
+                 seg_logit = m.value("seg_logit", 1, 18, 20), seg = m.value("seg", 1, 18, 20),
+                 gap = m.value("gap", 37, 1, 1), fc = m.value("fc", 5, 1, 1),
+                 fc_relu = m.value("fc_relu", 5, 1, 1), cls_logit = m.value("cls_logit", 1, 1, 1),
+                 cls = m.value("cls", 1, 1, 1);
+  m.conv(StepKind::kConv2d, "stem", image, stem,
+         {3, 17, 19, 19, 9, 10, 3, 2, 1, 1, 1, 1, 1, Activation::kRelu6}, true);
+  m.conv(StepKind::kConv2d, "dw", stem, dw,
+         {19, 9, 10, 19, 9, 10, 3, 1, 19, 1, 1, 1, 1, Activation::kRelu}, true);
+  m.conv(StepKind::kConv2d, "pw", dw, pw, {19, 9, 10, 37, 9, 10, 1, 1, 1, 0, 0, 0, 0}, false);
+  m.conv(StepKind::kConvTranspose2d, "up", pw, up,
+         {21, 18, 20, 37, 9, 10, 3, 2, 1, 1, 1, 0, 0, Activation::kRelu}, true);
+  m.conv(StepKind::kConv2d, "side", up, side, {21, 18, 20, 21, 18, 20, 3, 1, 1, 1, 1, 1, 1}, true);
+  m.step(StepKind::kAdd, "skip", {up, side}, skip);
+  m.step(StepKind::kRelu, "skip_relu", {skip}, skip_relu);
+  m.conv(StepKind::kConv2d, "grouped", skip_relu, grouped,
+         {21, 18, 20, 9, 18, 20, 3, 1, 3, 1, 1, 1, 1, Activation::kRelu}, true);
+  m.conv(StepKind::kConvTranspose2d, "up1", grouped, up1,
+         {13, 18, 20, 9, 18, 20, 1, 1, 1, 0, 0, 0, 0}, true);
+  m.conv(StepKind::kConv2d, "seg_logit", up1, seg_logit,
+         {13, 18, 20, 1, 18, 20, 1, 1, 1, 0, 0, 0, 0}, true);
+  m.step(StepKind::kSigmoid, "seg_prob", {seg_logit}, seg);
+  m.step(StepKind::kGlobalAvgPool, "gap", {pw}, gap);
+  m.dense("fc", gap, fc);
+  m.step(StepKind::kRelu6, "fc_relu", {fc}, fc_relu);
+  m.dense("cls_logit", fc_relu, cls_logit);
+  m.step(StepKind::kSigmoid, "cls_prob", {cls_logit}, cls);
+  Artifact a = std::move(m.artifact());
+  a.image = image;
+  // Every value but the image is an output, so that every intermediate is compared.
+  for (uint32_t v = 0; v < a.values.size(); ++v)
+    if (v != image) a.outputs[a.values[v].name] = v;
   return a;
 }
 
