@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "ops/conv_transpose2d/conv_transpose2d.h"
+#include "ops/registry.h"
 #include "tests/neon/conv_cases.h"
 #include "tests/neon/neon_check.h"
 #include "tests/ops/op_test_util.h"
@@ -16,22 +19,18 @@ namespace {
 
 constexpr ConvDirection kTransposed = ConvDirection::kTransposed;
 
-// The geometry ConvTranspose2dOp builds for an [n, c, h, w] input: the conv2d it transposes, whose
-// input is as large as (h - 1) * stride - 2 * pad + kernel + output_pad.
+// The geometry ConvTranspose2dOp builds for an [n, c, h, w] input (the conv2d it transposes),
+// from the op itself.
 ConvGeometry transposed_geometry(const Shape& input, int64_t out, int64_t kernel, int64_t stride,
                                  int64_t pad, int64_t output_pad) {
-  ConvGeometry g;
-  g.n = input[0];
-  g.cout = input[1];
-  g.ho = input[2];
-  g.wo = input[3];
-  g.cin = out;
-  g.kernel = kernel;
-  g.stride = stride;
-  g.set_padding({pad, pad, pad, pad});
-  g.h = (g.ho - 1) * stride - 2 * pad + kernel + output_pad;
-  g.w = (g.wo - 1) * stride - 2 * pad + kernel + output_pad;
-  return g;
+  Attrs attrs;
+  attrs.set("out", out);
+  attrs.set("kernel", kernel);
+  attrs.set("stride", stride);
+  attrs.set("pad", pad);
+  attrs.set("output_pad", output_pad);
+  const std::unique_ptr<Op> op = create_op("conv_transpose2d", attrs);
+  return dynamic_cast<const ConvTranspose2dOp&>(*op).geometry(input);
 }
 
 TEST(ConvTranspose2dNeon, MatchesReferenceOnRandomShapes) {
@@ -58,8 +57,7 @@ TEST(ConvTranspose2dNeon, MatchesReferenceOnDecoderShapes) {
   for (const ConvCase& c : cases) check_conv_case(kTransposed, c, seed++);
 }
 
-// The op's own forward on EMT-Net's decoder upsampling: the geometry above is the one the op
-// builds.
+// The op's own forward on EMT-Net's decoder upsampling.
 TEST(ConvTranspose2dNeon, AgreesWithTheConvTranspose2dOp) {
   std::mt19937 rng(13);
   const Shape shape{2, 12, 5, 7};
