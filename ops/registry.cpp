@@ -18,6 +18,15 @@ const std::vector<const OpSchema*>& all_op_schemas() {
   return schemas;
 }
 
+const OpSchema& op_schema(OpId id) { return *all_op_schemas()[static_cast<size_t>(id)]; }
+
+OpId op_id(const OpSchema& schema) {
+  const std::optional<OpId> id = find_op_id(schema.name);
+  if (!id || &op_schema(*id) != &schema)
+    throw OpError("op schema '" + schema.name + "' is not the op list's row of that name");
+  return *id;
+}
+
 const OpSchema* find_op_schema(const std::string& name) {
   for (const OpSchema* schema : all_op_schemas())
     if (schema->name == name) return schema;

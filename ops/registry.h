@@ -4,12 +4,15 @@
 #include <vector>
 
 #include "ops/core/op.h"
+#include "ops/op_id.h"
 
 namespace emt {
 
 // nullptr when no op has this name.
 const OpSchema* find_op_schema(const std::string& name);
-const std::vector<const OpSchema*>& all_op_schemas();
+const std::vector<const OpSchema*>& all_op_schemas();  // in op-list order: index = OpId
+const OpSchema& op_schema(OpId id);
+OpId op_id(const OpSchema& schema);
 
 }  // namespace emt
 

@@ -16,10 +16,13 @@ shift || true
 # libonnx-testdata: ONNX's backend test cases, which the ONNX import conformance suite runs
 # (ctest -L onnx-conformance). libsimde-dev compiles the NEON kernels on x86;
 # g++-aarch64-linux-gnu and qemu-user build the mobile runtime for ARM and run its tests.
+# ocl-icd-opencl-dev: oneDNN's CMake config looks for OpenCL (a Recommends of libdnnl-dev,
+# which --no-install-recommends leaves out).
 packages=(cmake g++ make pkg-config ccache
           libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev
           libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
-          libonnx-testdata libsimde-dev g++-aarch64-linux-gnu qemu-user)
+          libonnx-testdata libsimde-dev g++-aarch64-linux-gnu qemu-user
+          ocl-icd-opencl-dev)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -203,7 +203,7 @@ class Expander {
       attrs.set(spec.name, *spec.default_value);
     }
     define(full, entry);
-    graph_.nodes.push_back({full, op, attrs, inputs, loc_of(entry)});
+    graph_.nodes.push_back({full, op, attrs, inputs, loc_of(entry), op_id(*schema)});
   }
 
   AttrValue typed_attr(const AttrSpec& spec, const toml::value& v, const Scope& scope,

@@ -9,16 +9,18 @@
 #include "engine/ir/source_loc.h"
 #include "ops/core/attrs.h"
 #include "ops/core/tensor.h"
+#include "ops/op_id.h"
 #include "ops/loss/loss.h"
 
 namespace emt {
 
 struct Node {
   std::string name;
-  std::string op;
-  Attrs attrs;  // complete: every schema attribute present with the schema's type
+  std::string op;  // the op's name, for messages; code tests `id`
+  Attrs attrs;     // complete: every schema attribute present with the schema's type
   std::vector<std::string> inputs;
   SourceLoc loc;
+  OpId id{};  // the op's row in the op list
 };
 
 // A graph input (the image) or a training target (label, mask); shapes exclude the batch axis.

@@ -77,7 +77,7 @@ class Op {
 };
 
 struct OpSchema {
-  std::string name;
+  std::string name;  // the op list's row name: find_op_id(name) is the op's id
   std::string summary;
   int min_inputs = 1;
   int max_inputs = 1;
