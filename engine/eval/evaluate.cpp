@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "engine/data/batch.h"
+#include "engine/eval/calibration.h"
 #include "engine/eval/mask_regions.h"
 #include "engine/io/csv.h"
 
@@ -128,7 +129,11 @@ EvalReport evaluate(Model& model, std::span<const Sample> samples, std::span<con
     labels.push_back(r.label);
     masks.push_back(r.mask);
   }
-  if (report.has_cls) report.cls = classification_metrics(probs, labels, threshold);
+  if (report.has_cls) {
+    report.cls = classification_metrics(probs, labels, threshold);
+    report.ece = expected_calibration_error(probs, labels);
+    report.brier = brier_score(probs, labels);
+  }
   if (report.has_seg) report.seg = mean_mask_scores(masks);
   return report;
 }
@@ -145,6 +150,8 @@ nlohmann::json report_json(const EvalReport& report) {
     j["sen"] = number(report.cls.sen);
     j["spe"] = number(report.cls.spe);
     j["auc"] = number(report.cls.auc);
+    j["ece"] = number(report.ece);
+    j["brier"] = number(report.brier);
     j["confusion"] = {
         {"tp", report.cls.tp}, {"tn", report.cls.tn}, {"fp", report.cls.fp}, {"fn", report.cls.fn}};
   }

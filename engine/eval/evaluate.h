@@ -38,6 +38,9 @@ struct EvalReport {
   bool has_cls = false, has_seg = false;
   std::vector<ImageResult> images;
   ClassificationMetrics cls;
+  // Calibration of the probabilities (engine/eval/calibration.h): 10-bin expected calibration
+  // error and Brier score.
+  double ece = 0, brier = 0;
   SegmentationMetrics seg;
   PredictOptions predict;
   double loss = 0;  // mean objective over batches, on the images as given
@@ -57,7 +60,7 @@ void predict_batch(Executor& exec, std::span<const Sample* const> samples, Predi
 EvalReport evaluate(Model& model, std::span<const Sample> samples, std::span<const int> indices,
                     int64_t batch, double threshold, PredictOptions options = {});
 
-// {"acc":..,"sen":..,"spe":..,"auc":..,"dsc":..,"iou":..,"loss":..,"n":..,"threshold":..,
+// {"acc":..,"sen":..,"spe":..,"auc":..,"ece":..,"brier":..,"dsc":..,"iou":..,"loss":..,"n":..,"threshold":..,
 //  "flip_tta":..,"largest_region":..}
 nlohmann::json report_json(const EvalReport& report);
 // One row per image: id,label,prob,predicted,dice,iou
