@@ -23,6 +23,11 @@ packages=(cmake g++ make pkg-config ccache
           libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
           libonnx-testdata libsimde-dev g++-aarch64-linux-gnu qemu-user
           ocl-icd-opencl-dev)
+# node and npm install onnxruntime-node (below), so the ONNX Runtime comparisons of the export
+# test run instead of skipping. Asked for by command, not package: a NodeSource nodejs bundles npm
+# and conflicts with Debian's npm package.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
