@@ -4,7 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
-#include <string>
+
+#include "engine/eval/metrics.h"
 
 namespace emt {
 namespace {
@@ -13,20 +14,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kProbFloor = 1e-7;
 constexpr double kMinLogT = -4.1588830833596715;  // log(1/64)
 constexpr double kMaxLogT = 4.1588830833596715;   // log(64)
-
-void check(std::span<const float> probs, std::span<const int> labels, const char* caller) {
-  if (probs.size() != labels.size())
-    throw std::invalid_argument(std::string(caller) + ": " + std::to_string(probs.size()) +
-                                " probabilities but " + std::to_string(labels.size()) + " labels");
-  for (size_t i = 0; i < probs.size(); ++i) {
-    if (labels[i] != 0 && labels[i] != 1)
-      throw std::invalid_argument(std::string(caller) + ": label " + std::to_string(labels[i]) +
-                                  " at index " + std::to_string(i) + " is not 0 or 1");
-    if (std::isnan(probs[i]))
-      throw std::invalid_argument(std::string(caller) + ": probability at index " +
-                                  std::to_string(i) + " is NaN");
-  }
-}
 
 double logit(double p) {
   p = std::clamp(p, kProbFloor, 1 - kProbFloor);
@@ -47,7 +34,7 @@ double mean_nll(std::span<const double> logits, std::span<const int> labels, dou
 }  // namespace
 
 double brier_score(std::span<const float> probs, std::span<const int> labels) {
-  check(probs, labels, "brier_score");
+  check_scored_labels(probs, labels, "brier_score");
   if (probs.empty()) return kNaN;
   double sum = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
@@ -59,7 +46,7 @@ double brier_score(std::span<const float> probs, std::span<const int> labels) {
 
 std::vector<ReliabilityBin> reliability_bins(std::span<const float> probs,
                                              std::span<const int> labels, int bins) {
-  check(probs, labels, "reliability_bins");
+  check_scored_labels(probs, labels, "reliability_bins");
   if (bins < 1) throw std::invalid_argument("reliability_bins: bins must be >= 1");
   std::vector<ReliabilityBin> out(static_cast<size_t>(bins));
   std::vector<double> prob_sum(out.size(), 0.0), positives(out.size(), 0.0);
@@ -92,10 +79,8 @@ double expected_calibration_error(std::span<const float> probs, std::span<const 
 }
 
 double fit_temperature(std::span<const float> probs, std::span<const int> labels) {
-  check(probs, labels, "fit_temperature");
-  const bool both_classes = std::find(labels.begin(), labels.end(), 0) != labels.end() &&
-                            std::find(labels.begin(), labels.end(), 1) != labels.end();
-  if (!both_classes) return 1.0;
+  const ClassCounts counts = check_scored_labels(probs, labels, "fit_temperature");
+  if (counts.positives == 0 || counts.negatives == 0) return 1.0;
   std::vector<double> logits(probs.size());
   for (size_t i = 0; i < probs.size(); ++i) logits[i] = logit(probs[i]);
   const auto cost = [&](double log_t) { return mean_nll(logits, labels, std::exp(log_t)); };

@@ -16,9 +16,14 @@ double ratio(int64_t numerator, int64_t denominator) {
   return static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
-struct ClassCounts {
-  int64_t positives = 0, negatives = 0;
-};
+std::vector<size_t> order_by_score(std::span<const float> probs) {
+  std::vector<size_t> order(probs.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return probs[a] < probs[b]; });
+  return order;
+}
+
+}  // namespace
 
 ClassCounts check_scored_labels(std::span<const float> probs, std::span<const int> labels,
                                 const char* caller) {
@@ -41,15 +46,6 @@ ClassCounts check_scored_labels(std::span<const float> probs, std::span<const in
   }
   return counts;
 }
-
-std::vector<size_t> order_by_score(std::span<const float> probs) {
-  std::vector<size_t> order(probs.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return probs[a] < probs[b]; });
-  return order;
-}
-
-}  // namespace
 
 ClassificationMetrics classification_metrics(std::span<const float> probs,
                                              std::span<const int> labels, double threshold) {

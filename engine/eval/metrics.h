@@ -19,6 +19,14 @@ struct ClassificationMetrics {
   double threshold = 0.5;
 };
 
+// Checks scored labels as every metric here does (sizes match, labels 0/1, no NaN probability;
+// std::invalid_argument naming `caller` otherwise) and counts the classes.
+struct ClassCounts {
+  int64_t positives = 0, negatives = 0;
+};
+ClassCounts check_scored_labels(std::span<const float> probs, std::span<const int> labels,
+                                const char* caller);
+
 // labels: 0 benign, 1 malignant; a case is predicted malignant iff prob >= threshold.
 ClassificationMetrics classification_metrics(std::span<const float> probs,
                                              std::span<const int> labels, double threshold);
