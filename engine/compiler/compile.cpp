@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <functional>
+#include <queue>
 #include <set>
 #include <stdexcept>
 
@@ -12,14 +13,16 @@
 namespace emt {
 namespace {
 
+// Block aliases may chain (a nested block's alias points at another alias); each hop goes one
+// block deeper, so a chain longer than the alias table is a broken graph, not a long one.
 std::string resolve_alias(const Graph& g, std::string name) {
-  // Block aliases may chain (a nested block's alias points at another alias).
-  for (int hops = 0; hops < 64; ++hops) {
+  for (size_t hops = 0; hops <= g.aliases.size(); ++hops) {
     auto it = g.aliases.find(name);
     if (it == g.aliases.end()) return name;
     name = it->second;
   }
-  return name;
+  throw std::logic_error("graph '" + g.name + "': block aliases form a cycle through '" + name +
+                         "'");
 }
 
 class Compiler {
@@ -67,6 +70,7 @@ class Compiler {
         throw GraphError(in.loc, "duplicate input name '" + in.name + "'");
       Shape shape{p_.batch};
       shape.insert(shape.end(), in.shape.begin(), in.shape.end());
+      check_tensor_size(shape, in.loc, "input '" + in.name + "'");
       p_.value_index[in.name] = static_cast<int>(p_.values.size());
       p_.values.push_back({in.name, shape, kind, -1, {}});
     }
@@ -80,35 +84,41 @@ class Compiler {
     throw GraphError(loc, who + " '" + ref + "', but no node, block or input has that name");
   }
 
-  // Kahn's algorithm; nodes are otherwise kept in file order so plans read like the file.
+  // Kahn's algorithm with a min-heap on file position: a ready node is emitted in file order,
+  // so plans read like the file, in O(n log n).
   std::vector<const Node*> topological_order(const std::map<std::string, const Node*>& producers) {
+    const size_t n = g_.nodes.size();
+    std::vector<std::vector<size_t>> readers(n);
+    std::vector<size_t> pending(n, 0);
     std::map<const Node*, std::vector<const Node*>> deps;
-    for (const Node& n : g_.nodes) {
-      for (const std::string& in : n.inputs) {
+    for (size_t i = 0; i < n; ++i) {
+      const Node& node = g_.nodes[i];
+      for (const std::string& in : node.inputs) {
         const std::string target = resolve_alias(g_, in);
         auto it = producers.find(target);
         if (it != producers.end()) {
-          deps[&n].push_back(it->second);
+          deps[&node].push_back(it->second);
+          readers[static_cast<size_t>(it->second - g_.nodes.data())].push_back(i);
+          ++pending[i];
         } else if (!p_.value_index.count(target)) {
-          lookup(in, n.loc, &n);  // throws the missing-name error
+          lookup(in, node.loc, &node);  // throws the missing-name error
         }
       }
     }
+    std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+    for (size_t i = 0; i < n; ++i)
+      if (pending[i] == 0) ready.push(i);
     std::vector<const Node*> order;
     std::set<const Node*> done;
-    while (order.size() < g_.nodes.size()) {
-      bool progressed = false;
-      for (const Node& n : g_.nodes) {
-        if (done.count(&n)) continue;
-        const auto& d = deps[&n];
-        if (std::all_of(d.begin(), d.end(), [&](const Node* x) { return done.count(x) > 0; })) {
-          order.push_back(&n);
-          done.insert(&n);
-          progressed = true;
-        }
-      }
-      if (!progressed) throw_cycle(deps, done);
+    while (!ready.empty()) {
+      const size_t i = ready.top();
+      ready.pop();
+      order.push_back(&g_.nodes[i]);
+      done.insert(&g_.nodes[i]);
+      for (size_t r : readers[i])
+        if (--pending[r] == 0) ready.push(r);
     }
+    if (order.size() < n) throw_cycle(deps, done);
     return order;
   }
 
@@ -118,32 +128,51 @@ class Compiler {
     const Node* start = nullptr;
     for (const Node& n : g_.nodes) start = (!start && !done.count(&n)) ? &n : start;
     std::vector<const Node*> path{start};
+    std::map<const Node*, size_t> position{{start, 0}};
     for (;;) {
       const Node* next = nullptr;
       for (const Node* d : deps[path.back()]) next = (!next && !done.count(d)) ? d : next;
-      auto seen = std::find(path.begin(), path.end(), next);
-      if (seen != path.end()) {
+      if (auto seen = position.find(next); seen != position.end()) {
         std::string chain;
-        for (auto it = seen; it != path.end(); ++it) chain += (*it)->name + " <- ";
-        throw GraphError((*seen)->loc, "cycle in the graph: " + chain + next->name +
-                                           " (each node reads the one after it)");
+        for (size_t i = seen->second; i < path.size(); ++i) chain += path[i]->name + " <- ";
+        throw GraphError(next->loc, "cycle in the graph: " + chain + next->name +
+                                        " (each node reads the one after it)");
       }
+      position.emplace(next, path.size());
       path.push_back(next);
     }
   }
 
+  // Marks what the outputs and loss terms read, with an explicit stack: a 200,000-node chain
+  // would overflow the call stack of a recursive walk.
   std::set<const Node*> live_nodes(const std::map<std::string, const Node*>& producers) {
-    std::vector<std::string> roots;
-    for (const GraphOutput& o : g_.outputs) roots.push_back(resolve_alias(g_, o.value));
-    for (const LossTerm& t : g_.objective.terms) roots.push_back(resolve_alias(g_, t.input));
+    std::vector<std::string> pending;
+    for (const GraphOutput& o : g_.outputs) pending.push_back(resolve_alias(g_, o.value));
+    for (const LossTerm& t : g_.objective.terms) pending.push_back(resolve_alias(g_, t.input));
     std::set<const Node*> live;
-    std::function<void(const std::string&)> mark = [&](const std::string& name) {
+    while (!pending.empty()) {
+      const std::string name = std::move(pending.back());
+      pending.pop_back();
       auto it = producers.find(name);
-      if (it == producers.end() || !live.insert(it->second).second) return;
-      for (const std::string& in : it->second->inputs) mark(resolve_alias(g_, in));
-    };
-    for (const std::string& r : roots) mark(r);
+      if (it == producers.end() || !live.insert(it->second).second) continue;
+      for (const std::string& in : it->second->inputs) pending.push_back(resolve_alias(g_, in));
+    }
     return live;
+  }
+
+  // Refused here, at `engine check`, rather than when the arena is allocated.
+  void check_tensor_size(const Shape& shape, const SourceLoc& loc, const std::string& what) const {
+    const int64_t limit = g_.limits.max_tensor_elements;
+    int64_t elements = 0;
+    try {
+      elements = shape_numel(shape);
+    } catch (const OpError& e) {
+      throw GraphError(loc, what + " " + shape_str(shape) + ": " + e.what());
+    }
+    if (elements > limit)
+      throw GraphError(loc, what + " " + shape_str(shape) + " has " + std::to_string(elements) +
+                                " elements, more than limits.max_tensor_elements = " +
+                                std::to_string(limit) + " (raise it with --set)");
   }
 
   void add_step(const Node& n) {
@@ -165,6 +194,10 @@ class Compiler {
       throw GraphError(
           n.loc, "op '" + n.op + "' node '" + n.name + "' (inputs " + shapes + "): " + e.what());
     }
+    const std::string what = "op '" + n.op + "' node '" + n.name + "'";
+    check_tensor_size(inferred.outputs.at(0), n.loc, what + " output");
+    for (const ParamSpec& spec : inferred.params)
+      check_tensor_size(spec.shape, n.loc, what + " parameter '" + spec.name + "'");
     choose_variant(step, p_.backend, n.attrs, in_shapes);
     const int step_index = static_cast<int>(p_.steps.size());
     for (int v : step.inputs) p_.values[v].consumers.push_back(step_index);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ops/core/checked_size.h"
+
 namespace emt {
 namespace {
 
@@ -15,6 +17,21 @@ struct Interval {
 };
 
 bool overlaps(const Interval& a, const Interval& b) { return a.begin <= b.end && b.begin <= a.end; }
+
+// Before the executor allocates it: a graph whose activations cannot fit is a clear refusal,
+// not a bad_alloc or the kernel's OOM killer.
+void check_arena(const Program& program, const MemoryPlan& plan, Lifetime lifetime) {
+  const int64_t limit = program.graph->limits.max_arena_bytes;
+  const int64_t bytes = checked_mul(plan.arena_floats, int64_t{sizeof(float)}, "the arena size");
+  if (bytes > limit)
+    throw GraphError(program.graph->loc,
+                     "graph '" + program.graph->name + "' at batch " +
+                         std::to_string(program.batch) + " needs a " +
+                         (lifetime == Lifetime::kTraining ? "training" : "inference") +
+                         " activation arena of " + std::to_string(bytes) +
+                         " bytes, more than limits.max_arena_bytes = " + std::to_string(limit) +
+                         " (raise it with --set, or use a smaller batch or input)");
+}
 
 }  // namespace
 
@@ -48,7 +65,7 @@ MemoryPlan plan_memory(const Program& program, Lifetime lifetime) {
   std::vector<int> placed;
   for (int v : by_size) {
     const int64_t size = aligned(shape_numel(program.values[v].shape));
-    plan.naive_floats += size;
+    plan.naive_floats = checked_add(plan.naive_floats, size, "the arena size");
     std::vector<std::pair<int64_t, int64_t>> busy;
     for (int u : placed)
       if (overlaps(live[u], live[v]))
@@ -64,6 +81,7 @@ MemoryPlan plan_memory(const Program& program, Lifetime lifetime) {
     plan.arena_floats = std::max(plan.arena_floats, offset + size);
     placed.push_back(v);
   }
+  check_arena(program, plan, lifetime);
   return plan;
 }
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <sstream>
 
+#include "engine/ir/graph.h"
+
 namespace emt {
 namespace {
 
@@ -98,13 +100,21 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"augment.contrast", f(0.1), "max contrast change: factor in [1/(1+c), 1+c] about the mean"},
       {"augment.gamma", f(0.1), "max gamma change: exponent in [1/(1+g), 1+g]"},
       {"augment.speckle", f(0.05), "max std of the multiplicative speckle noise"},
+      // Limits bound what a file can make the engine allocate; only --set raises them, so that
+      // a file cannot lift its own.
+      {"limits.max_graph_nodes", i(1'000'000), "nodes a graph may expand to, block uses included"},
+      {"limits.max_block_depth", i(64), "blocks used inside blocks: the deepest chain"},
+      {"limits.max_tensor_elements", i(TensorLimits{}.max_tensor_elements),
+       "elements of any one activation or parameter tensor, batch included"},
+      {"limits.max_arena_bytes", i(TensorLimits{}.max_arena_bytes),
+       "bytes of the activation arena a plan may need"},
   };
   return schema;
 }
 
 bool is_config_section(const std::string& section) {
   return section == "data" || section == "train" || section == "eval" || section == "output" ||
-         section == "objective" || section == "augment";
+         section == "objective" || section == "augment" || section == "limits";
 }
 
 Config::Config() {
@@ -127,6 +137,9 @@ void Config::set(const std::string& key, const AttrValue& value, const SourceLoc
                                    ? " (known in [" + section + "]: " + known_keys_in(section) + ")"
                                    : ""));
   }
+  if (key.rfind("limits.", 0) == 0 && loc.file != kCommandLine.file)
+    throw GraphError(loc, "setting '" + key + "' can only be raised on the command line (--set " +
+                              key + "=...), so that a file cannot lift its own limits");
   AttrValue converted = value;
   const AttrValue& expected = it->second.value;
   if (std::holds_alternative<double>(expected) && std::holds_alternative<int64_t>(value))
@@ -134,6 +147,8 @@ void Config::set(const std::string& key, const AttrValue& value, const SourceLoc
   if (converted.index() != expected.index())
     throw GraphError(loc, "setting '" + key + "' must be " + type_of(expected) + ", got " +
                               type_of(value) + " " + attr_value_str(value));
+  if (key.rfind("limits.", 0) == 0 && std::get<int64_t>(converted) <= 0)
+    throw GraphError(loc, "setting '" + key + "' must be positive, got " + attr_value_str(value));
   it->second = {converted, loc};
 }
 

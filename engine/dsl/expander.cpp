@@ -350,8 +350,13 @@ Graph expand_graph(const toml::value& graph_table, const toml::value* objective_
   if (graph.inputs.empty()) fail_at(graph_table, "[graph] needs inputs = { image = [C, H, W] }");
   if (!nodes || nodes->as_array().empty()) fail_at(graph_table, "[graph] needs nodes = [ ... ]");
   if (graph.outputs.empty()) fail_at(graph_table, "[graph] needs outputs = { name = \"value\" }");
+  check_block_uses(
+      *nodes, blocks,
+      {config.get_int("limits.max_graph_nodes"), config.get_int("limits.max_block_depth")});
   ex.expand_sequence(*nodes, "", {}, std::nullopt);
   if (objective_table) read_objective(ex, graph, *objective_table);
+  graph.limits = {config.get_int("limits.max_tensor_elements"),
+                  config.get_int("limits.max_arena_bytes")};
   return graph;
 }
 

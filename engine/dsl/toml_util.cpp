@@ -1,13 +1,9 @@
 #include "engine/dsl/toml_util.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace emt {
-
-SourceLoc loc_of(const toml::value& v) {
-  const toml::source_location l = v.location();
-  return {l.file_name(), static_cast<int>(l.line()), static_cast<int>(l.column())};
-}
 
 void fail_at(const toml::value& v, const std::string& message) {
   throw GraphError(loc_of(v), message, v.location().line_str());
@@ -34,11 +30,13 @@ const char* toml_type_name(const toml::value& v) {
 
 std::vector<std::pair<std::string, const toml::value*>> entries_in_order(const toml::value& table) {
   std::vector<std::pair<std::string, const toml::value*>> entries;
-  for (const auto& [key, value] : table.as_table()) entries.emplace_back(key, &value);
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    const SourceLoc la = loc_of(*a.second), lb = loc_of(*b.second);
-    return std::tie(la.line, la.column, a.first) < std::tie(lb.line, lb.column, b.first);
-  });
+  std::vector<std::tuple<int, int, std::string, const toml::value*>> located;
+  for (const auto& [key, value] : table.as_table()) {
+    const SourceLoc loc = loc_of(value);
+    located.emplace_back(loc.line, loc.column, key, &value);
+  }
+  std::sort(located.begin(), located.end());
+  for (auto& [line, column, key, value] : located) entries.emplace_back(std::move(key), value);
   return entries;
 }
 

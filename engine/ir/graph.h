@@ -9,8 +9,8 @@
 #include "engine/ir/source_loc.h"
 #include "ops/core/attrs.h"
 #include "ops/core/tensor.h"
-#include "ops/op_id.h"
 #include "ops/loss/loss.h"
+#include "ops/op_id.h"
 
 namespace emt {
 
@@ -36,6 +36,12 @@ struct GraphOutput {
   SourceLoc loc;
 };
 
+// What a graph may ask the engine to allocate (the [limits] settings; these are their defaults).
+struct TensorLimits {
+  int64_t max_tensor_elements = int64_t{1} << 30;  // any one activation or parameter
+  int64_t max_arena_bytes = int64_t{16} << 30;     // the activation arena of one plan
+};
+
 struct Graph {
   std::string name;
   SourceLoc loc;
@@ -48,6 +54,7 @@ struct Graph {
   Objective objective;
   std::vector<SourceLoc> objective_locs;  // one per term
   std::vector<std::string> files;         // the main file first, then every included file
+  TensorLimits limits;
 };
 
 }  // namespace emt

@@ -2,13 +2,11 @@
 
 #include <bit>
 
+#include "ops/core/checked_size.h"
+
 namespace emt {
 
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
+int64_t shape_numel(const Shape& shape) { return checked_product(shape, "a tensor shape"); }
 
 std::string shape_str(const Shape& shape) {
   std::string s = "[";

@@ -18,6 +18,7 @@
 #include "engine/dsl/parser.h"
 #include "engine/ir/graph.h"
 #include "engine/ir/source_loc.h"
+#include "tests/engine/expect_graph_error.h"
 #include "tests/engine/temp_dir_test.h"
 
 namespace {
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 using emt::GraphError;
 using emt::Program;
 using emt::Shape;
+using emt::test::expect_error;
 
 Program compile_file(const fs::path& path, const std::vector<std::string>& overrides = {},
                      int64_t batch = 1) {
@@ -34,32 +36,6 @@ Program compile_file(const fs::path& path, const std::vector<std::string>& overr
 }
 
 using DslTest = emt::test::TempDirTest;
-
-// Runs `fn`, which must throw a GraphError located at file:line whose message holds every
-// fragment.
-void expect_error(const std::function<void()>& fn, const std::string& file, int line,
-                  const std::vector<std::string>& fragments) {
-  const std::string where = file + ":" + std::to_string(line) + ":";
-  try {
-    fn();
-  } catch (const GraphError& e) {
-    const std::string what = e.what();
-    const std::string first_line = what.substr(0, what.find('\n'));
-    EXPECT_NE(first_line.find(where), std::string::npos)
-        << "expected the error at '" << where << "', got:\n"
-        << what;
-    EXPECT_NE(first_line.find(": error: "), std::string::npos) << what;
-    for (const std::string& fragment : fragments)
-      EXPECT_NE(what.find(fragment), std::string::npos) << "expected '" << fragment << "' in:\n"
-                                                        << what;
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected a GraphError at " << where
-                  << ", got another exception: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "expected a GraphError at " << where << ", nothing was thrown";
-}
 
 void expect_parse_error(const fs::path& path, int line, const std::vector<std::string>& fragments,
                         const std::vector<std::string>& overrides = {}) {
