@@ -252,19 +252,10 @@ void write_tables(const Job& job, const PredictionJournal& journal, PredictComma
   write_file_atomic(skipped_path, skipped);
 }
 
-}  // namespace
-
-PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOptions& options) {
-  if (options.out_dir.empty()) throw std::invalid_argument("predict: no output directory");
-  if (options.weights.empty()) throw std::invalid_argument("predict: no weights file");
-  if (options.batch <= 0) throw std::invalid_argument("predict: the batch must be positive");
-  if (options.threshold && !std::isfinite(*options.threshold))
-    throw std::invalid_argument("predict: the threshold must be a finite number");
-  Config config = file.config;
-  const TrainedWeights trained = load_trained_weights(options.weights, config, options.threshold);
-  Model model(file, 0, options.backend);
-  model.params().load_tensors(trained.file, options.weights.string());
-  model.set_inference_precision(options.precision);
+// The job: the network's settings from config (as load_trained_weights left it) and the
+// listing with each image's identity and mask file.
+Job make_job(const GraphFile& file, const PredictCommandOptions& options, const Config& config,
+             double threshold, Model& model) {
   Job job;
   job.model = &model;
   job.predict = predict_options(config);
@@ -278,9 +269,8 @@ PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOpti
   }
   job.write_masks = job.has_seg && options.write_masks;
   job.strict = config.get_bool("data.strict");
-  job.threshold = trained.threshold;
+  job.threshold = threshold;
   job.out_dir = options.out_dir;
-
   job.images = list_images(options.source);
   if (job.images.empty()) throw std::runtime_error(options.source.string() + ": no image files");
   std::set<std::string> taken;
@@ -288,10 +278,51 @@ PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOpti
     job.masks.push_back(job.write_masks ? mask_file(image.id, taken).generic_string() : "");
     job.identities.push_back(identify_image(image.path));
   }
+  return job;
+}
+
+void write_summary(const GraphFile& file, const PredictCommandOptions& options, const Job& job,
+                   const TrainedWeights& trained, const PredictCommandResult& result) {
+  const nlohmann::json summary = {{"graph", file.graph.name},
+                                  {"weights", options.weights.string()},
+                                  {"source", options.source.string()},
+                                  {"images", job.images.size()},
+                                  {"predicted", result.predicted},
+                                  {"skipped", result.skipped.size()},
+                                  {"from_journal", result.from_journal},
+                                  {"journal", kPredictJournalFile},
+                                  {"threshold", result.threshold},
+                                  {"threshold_source", trained.threshold_source},
+                                  {"input_size", job.input_size},
+                                  {"flip_tta", job.predict.flip_tta},
+                                  {"largest_region", job.predict.largest_region},
+                                  {"images_per_s", result.images_per_s}};
+  write_file_atomic(options.out_dir / kPredictSummaryFile, summary.dump(2) + "\n");
+}
+
+}  // namespace
+
+PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOptions& options) {
+  if (options.out_dir.empty()) throw std::invalid_argument("predict: no output directory");
+  if (options.weights.empty()) throw std::invalid_argument("predict: no weights file");
+  if (options.batch <= 0) throw std::invalid_argument("predict: the batch must be positive");
+  if (options.threshold && !std::isfinite(*options.threshold))
+    throw std::invalid_argument("predict: the threshold must be a finite number");
+  Config config = file.config;
+  const TrainedWeights trained = load_trained_weights(options.weights, config, options.threshold);
+  Model model(file, 0, options.backend);
+  model.params().load_tensors(trained.file, options.weights.string());
+  model.set_inference_precision(options.precision);
+  const Job job = make_job(file, options, config, trained.threshold, model);
+
   PredictionJournal journal(options.out_dir, job_settings(file, options, job), options.resume);
   std::vector<size_t> todo;
-  for (size_t i = 0; i < job.images.size(); ++i)
-    if (!journal.find(job.identities[i], job.masks[i])) todo.push_back(i);
+  int64_t journal_unreadable = 0;
+  for (size_t i = 0; i < job.images.size(); ++i) {
+    const PredictionRecord* record = journal.find(job.identities[i], job.masks[i]);
+    if (!record) todo.push_back(i);
+    journal_unreadable += record && !record->skipped.empty();
+  }
   for (const size_t i : todo)
     if (!job.masks[i].empty())
       fs::create_directories(options.out_dir / fs::path(job.masks[i]).parent_path());
@@ -303,34 +334,19 @@ PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOpti
   say("predicting " + std::to_string(todo.size()) + " of " + std::to_string(job.images.size()) +
       " images from " + options.source.string() + " (threshold " + number("%g", trained.threshold) +
       " from " + trained.threshold_source + ")");
-  const int64_t from_journal = static_cast<int64_t>(job.images.size() - todo.size());
-  PredictProgress progress(options.console, options.console_is_terminal,
-                           static_cast<int64_t>(job.images.size()), from_journal, Clock::now());
-  const double images_per_s = predict_images(job, todo, options.batch, journal, progress);
-  progress.finish();
-
   PredictCommandResult result;
   result.threshold = trained.threshold;
-  result.from_journal = from_journal;
-  result.images_per_s = images_per_s;
+  result.from_journal = static_cast<int64_t>(job.images.size() - todo.size());
+  PredictProgress progress(options.console, options.console_is_terminal,
+                           static_cast<int64_t>(job.images.size()), result.from_journal,
+                           journal_unreadable, Clock::now());
+  result.images_per_s = predict_images(job, todo, options.batch, journal, progress);
+  progress.finish();
+
   write_tables(job, journal, result);
-  const nlohmann::json summary = {{"graph", file.graph.name},
-                                  {"weights", options.weights.string()},
-                                  {"source", options.source.string()},
-                                  {"images", job.images.size()},
-                                  {"predicted", result.predicted},
-                                  {"skipped", result.skipped.size()},
-                                  {"from_journal", from_journal},
-                                  {"journal", kPredictJournalFile},
-                                  {"threshold", result.threshold},
-                                  {"threshold_source", trained.threshold_source},
-                                  {"input_size", job.input_size},
-                                  {"flip_tta", job.predict.flip_tta},
-                                  {"largest_region", job.predict.largest_region},
-                                  {"images_per_s", result.images_per_s}};
-  write_file_atomic(options.out_dir / kPredictSummaryFile, summary.dump(2) + "\n");
+  write_summary(file, options, job, trained, result);
   say("predicted " + std::to_string(result.predicted) + " images (" +
-      std::to_string(result.skipped.size()) + " skipped, " + std::to_string(from_journal) +
+      std::to_string(result.skipped.size()) + " skipped, " + std::to_string(result.from_journal) +
       " from the journal) at " + number("%.1f img/s", result.images_per_s) + " into " +
       options.out_dir.string());
   return result;

@@ -22,11 +22,13 @@ std::string format(const char* spec, double v) {
 }  // namespace
 
 PredictProgress::PredictProgress(std::ostream* out, bool terminal, int64_t total,
-                                 int64_t from_journal, Clock::time_point start)
+                                 int64_t from_journal, int64_t journal_unreadable,
+                                 Clock::time_point start)
     : out_(out),
       terminal_(terminal),
       total_(total),
       from_journal_(from_journal),
+      journal_unreadable_(journal_unreadable),
       start_(start),
       last_output_(start) {}
 
@@ -36,8 +38,8 @@ std::string PredictProgress::status(Clock::time_point now) const {
   const int64_t left = total_ - from_journal_ - done_;
   std::string text = std::to_string(from_journal_ + done_) + "/" + std::to_string(total_) +
                      " images (" + std::to_string(from_journal_) + " from the journal, " +
-                     std::to_string(unreadable_) + " unreadable), " + format("%.1f img/s", rate) +
-                     ", ETA ";
+                     std::to_string(journal_unreadable_ + unreadable_) + " unreadable), " +
+                     format("%.1f img/s", rate) + ", ETA ";
   return text + (rate > 0 ? format("%.0fs", static_cast<double>(left) / rate) : "?");
 }
 

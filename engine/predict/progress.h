@@ -14,9 +14,10 @@ class PredictProgress {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // total: images listed; from_journal: of them, finished by an earlier run. out may be null.
+  // total: images listed; from_journal: of them, finished by an earlier run, and of those,
+  // journal_unreadable could not be read. out may be null.
   PredictProgress(std::ostream* out, bool terminal, int64_t total, int64_t from_journal,
-                  Clock::time_point start);
+                  int64_t journal_unreadable, Clock::time_point start);
 
   // After each batch: images finished in this run (predicted or unreadable) and how many of
   // those were unreadable.
@@ -34,7 +35,7 @@ class PredictProgress {
 
   std::ostream* out_;
   bool terminal_;
-  int64_t total_, from_journal_;
+  int64_t total_, from_journal_, journal_unreadable_;
   int64_t done_ = 0, unreadable_ = 0;
   Clock::time_point start_, last_output_;
   int64_t next_step_ = 1;  // plain lines: the next tenth of the job that gets a line
