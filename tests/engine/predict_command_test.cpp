@@ -284,4 +284,28 @@ TEST_F(PredictCommand, ResumeTakesTheJournalsImagesAndPredictsTheRest) {
   }
 }
 
+// A source that changed since the job ran: an image added and one rewritten (another size) are
+// predicted, the others taken from the journal.
+TEST_F(PredictCommand, ResumePredictsTheImagesAddedOrRewrittenSince) {
+  emt::run_predict(file_, options("out"));
+  std::mt19937 rng(9);
+  emt::test::write_noise_images(dir_, {{"img/f.png", {45, 38}}, {"img/d.bmp", {29, 52}}}, rng);
+  emt::PredictCommandOptions resume = options("out");
+  resume.resume = true;
+  const emt::PredictCommandResult result = emt::run_predict(file_, resume);
+  EXPECT_EQ(result.from_journal, 5) << "six images, d.bmp among them, less d.bmp";
+  EXPECT_EQ(result.predicted, 6);
+  const std::vector<std::string> lines =
+      split(read_text(dir_ / "out" / emt::kPredictionsFile), '\n');
+  ASSERT_EQ(lines.size(), 7u);
+  for (const auto& [row, name] : {std::pair<size_t, std::string>{3, "d.bmp"}, {5, "f.png"}}) {
+    const std::vector<std::string> f = split(lines[row], ',');
+    ASSERT_EQ(f[0], name);
+    EXPECT_NEAR(std::stod(f[1]), forward(dir_ / "img" / name).prob, 1e-5) << name;
+    EXPECT_EQ(cv::imread((dir_ / "out" / f[4]).string(), cv::IMREAD_UNCHANGED).size(),
+              forward(dir_ / "img" / name).size)
+        << name;
+  }
+}
+
 }  // namespace
