@@ -72,22 +72,21 @@ std::string differences(const nlohmann::json& journal, const nlohmann::json& now
   return out;
 }
 
-// The journal's path, once DIR is fit for the job: empty or missing without resume.
+// The journal's path, once DIR is fit for the job: missing or empty, or (resume) holding a
+// journal.
 fs::path prepare_directory(const fs::path& dir, bool resume) {
   const fs::path journal = dir / kPredictJournalFile;
   std::error_code ec;
   const bool has_entries = fs::is_directory(dir, ec) && !fs::is_empty(dir, ec);
-  if (has_entries && !resume)
-    throw std::runtime_error(
-        dir.string() + ": not empty" +
-        (fs::exists(journal)
-             ? " (it holds " + std::string(kPredictJournalFile) + " of an earlier job)"
-             : "") +
-        "; add --resume to continue the job recorded there, or choose an empty folder");
-  if (has_entries && !fs::exists(journal))
-    throw std::runtime_error(dir.string() +
-                             ": --resume needs the folder of an earlier engine predict, with its " +
-                             kPredictJournalFile + "; this one has none");
+  const bool has_journal = fs::exists(journal, ec);
+  if (has_journal && !resume)
+    throw std::runtime_error(dir.string() + ": holds " + kPredictJournalFile +
+                             " of an earlier job; add --resume to continue it, or choose an "
+                             "empty folder");
+  if (has_entries && !has_journal)
+    throw std::runtime_error(dir.string() + ": not empty and no folder of a resumable engine " +
+                             "predict (it has no " + kPredictJournalFile +
+                             "); choose an empty folder");
   fs::create_directories(dir);
   return journal;
 }

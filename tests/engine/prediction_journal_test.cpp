@@ -48,20 +48,27 @@ TEST_F(PredictionJournalDir, IdentityIsStatsSizeAndNanosecondMtime) {
   EXPECT_EQ(emt::identify_image(dir_ / "missing.png").size, -1);
 }
 
-TEST_F(PredictionJournalDir, RefusesAFullFolderWithoutResumeAndAnotherJobsJournalWith) {
+TEST_F(PredictionJournalDir, RefusesAFullFolderAndAJournalWithoutResumeAndContinuesItWith) {
   const nlohmann::json settings = {{"threshold", 0.5}, {"source", "/a"}};
   write("out/notes.txt", "not ours");
-  try {
-    emt::PredictionJournal journal(dir_ / "out", settings, false);
-    FAIL() << "a folder that is not empty";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  for (const bool resume : {false, true}) {
+    try {
+      emt::PredictionJournal journal(dir_ / "out", settings, resume);
+      FAIL() << "a folder that is not empty and holds no journal, resume " << resume;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("choose an empty folder"), std::string::npos)
+          << e.what();
+    }
   }
-  EXPECT_THROW(emt::PredictionJournal(dir_ / "out", settings, true), std::runtime_error)
-      << "--resume of a folder without a journal";
 
   const emt::PredictionRecord record{emt::identify_image(write("img/a.png", "a")), "", "1,0,,", ""};
   { emt::PredictionJournal(dir_ / "job", settings, false).append({record}); }
+  try {
+    emt::PredictionJournal journal(dir_ / "job", settings, false);
+    FAIL() << "a folder holding a journal, without resume";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("add --resume"), std::string::npos) << e.what();
+  }
   write("job/masks/x.png.tmp-4242", "a killed job's half-written mask");
   write("job/masks/x.png.tmpl", "not a temporary file");
   const emt::PredictionJournal resumed(dir_ / "job", settings, true);
