@@ -74,9 +74,10 @@ commands:
                 summary.json. Input size, normalisation and threshold come from the weights;
                 eval.largest_region and eval.flip_tta apply. Kill-safe: every finished batch
                 is appended to DIR/predictions.journal (fsync'd, each record checksummed) and
-                the tables are assembled from it at the end; a DIR that is not empty is
-                refused unless --resume, which predicts only the images not in the journal
-                (an image is the same when its absolute path, size and mtime are)
+                the tables are assembled from it at the end. DIR must be empty or missing;
+                --resume continues the job whose journal DIR holds, predicting only the
+                images not in it (an image is the same when its absolute path, size and
+                modification time are)
   experiment KIND [GRAPH] --out DIR
                 the paper's experiments, one training after another into a job directory
                 (re-running the command resumes it): wp-sweep (Single-CLF over W_p with 4-fold
