@@ -6,9 +6,13 @@
 //   masks/<id>.png   0/255 at the image's size, for a graph with a mask output
 //   skipped.csv      path,reason of every image that could not be read (when there is one)
 //   summary.json     counts, threshold and its source, throughput
-// every file written atomically. Preprocessing (input size, normalisation) and the threshold
-// come from the weights' metadata as for `engine eval`; eval.largest_region and eval.flip_tta
-// apply as there, and data.strict stops at the first unreadable image instead of skipping it.
+//   predictions.journal  one record per finished image (engine/predict/prediction_journal.h),
+//                    appended and fsync'd batch by batch; the tables above are assembled from it
+// every other file written atomically. A killed job continues with resume: images already in
+// the journal (same path, size and mtime) are not predicted again. Preprocessing (input size,
+// normalisation) and the threshold come from the weights' metadata as for `engine eval`;
+// eval.largest_region and eval.flip_tta apply as there, and data.strict stops at the first
+// unreadable image instead of skipping it.
 #pragma once
 
 #include <cstdint>
@@ -30,20 +34,25 @@ struct PredictCommandOptions {
   std::optional<double> threshold;  // default: the weights' "threshold", else eval.threshold
   int64_t batch = 16;
   bool write_masks = true;
+  // Continue the job whose journal is in out_dir; without it out_dir must be missing or empty.
+  bool resume = false;
   Backend backend = Backend::kOnednn;
   Precision precision = Precision::kFp32;
-  std::ostream* console = nullptr;  // progress and summary; null for silence
+  std::ostream* console = nullptr;   // progress and summary; null for silence
+  bool console_is_terminal = false;  // progress as a bar redrawn in place
 };
 
 struct PredictCommandResult {
   int64_t predicted = 0;
   std::vector<ReadIssue> skipped;
+  int64_t from_journal = 0;  // images (predicted or skipped) an earlier run had finished
   double threshold = 0.5;
-  double images_per_s = 0;  // predicted images over the wall time of the pipeline
+  double images_per_s = 0;  // images predicted in this run over the wall time of the pipeline
 };
 
 // Throws std::invalid_argument for bad options, std::runtime_error for unreadable or mismatched
-// weights, a source that lists no image, or (data.strict) the first unreadable image.
+// weights, a source that lists no image, an out_dir that is not empty (without resume) or holds
+// another job's journal, or (data.strict) the first unreadable image.
 PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOptions& options);
 
 // File names of predictions.csv, skipped.csv, summary.json and the mask folder in DIR.

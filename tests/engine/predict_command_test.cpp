@@ -20,8 +20,11 @@
 #include "engine/dsl/parser.h"
 #include "engine/io/csv.h"
 #include "engine/io/safetensors.h"
+#include "engine/predict/journal.h"
+#include "engine/predict/prediction_journal.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
+#include "tests/engine/predict_inputs.h"
 #include "tests/engine/temp_dir_test.h"
 #include "tests/engine/text_files.h"
 #include "tests/engine/tiny_graph.h"
@@ -120,33 +123,16 @@ class PredictCommand : public emt::test::TempDirTest {
     emt::init_threading(2);
     file_ = emt::parse_graph_file(write("tiny.toml", emt::test::kTinyGraph), emt::test::kSmallData);
     std::mt19937 rng(5);
-    std::uniform_int_distribution<int> pixel(0, 255);
-    const std::vector<std::pair<std::string, cv::Size>> images = {{"img/a (2).png", {40, 30}},
-                                                                  {"img/a (10).png", {50, 50}},
-                                                                  {"img/sub/c.jpg", {25, 61}},
-                                                                  {"img/d.bmp", {33, 33}},
-                                                                  {"img/e.png", {70, 20}}};
-    for (const auto& [name, size] : images) {
-      cv::Mat image(size, CV_8U);
-      for (auto it = image.begin<uint8_t>(); it != image.end<uint8_t>(); ++it)
-        *it = static_cast<uint8_t>(pixel(rng));
-      cv::GaussianBlur(image, image, {5, 5}, 2);
-      fs::create_directories((dir_ / name).parent_path());
-      ASSERT_TRUE(cv::imwrite((dir_ / name).string(), image));
-    }
+    emt::test::write_noise_images(dir_,
+                                  {{"img/a (2).png", {40, 30}},
+                                   {"img/a (10).png", {50, 50}},
+                                   {"img/sub/c.jpg", {25, 61}},
+                                   {"img/d.bmp", {33, 33}},
+                                   {"img/e.png", {70, 20}}},
+                                  rng);
     write("img/broken.png", "this is not a PNG");
-
-    emt::Model model(file_, 11);
-    centre_mask_logits(model);
-    emt::SafetensorsFile weights;
-    weights.tensors = model.params().to_tensors();
-    weights.metadata = {{"graph", "tiny"},
-                        {"input_size", std::to_string(kSide)},
-                        {"norm_mean", "0.5"},
-                        {"norm_std", "0.25"},
-                        {"threshold", "0.375"}};
     weights_ = dir_ / "weights.safetensors";
-    emt::write_safetensors(weights_, weights);
+    emt::test::write_predict_weights(file_, weights_, kSide);
   }
 
   // The network's outputs for one image file, through a batch-1 forward pass of its own.
@@ -168,23 +154,6 @@ class PredictCommand : public emt::test::TempDirTest {
     const auto& outputs = exec.program().outputs;
     return {exec.read(outputs.at(emt::kClassOutput)).at(0), exec.read(outputs.at(emt::kMaskOutput)),
             image.size()};
-  }
-
-  // Random weights leave every mask probability on one side of 0.5; the median mask logit of a
-  // flat grey image is moved to 0 so that masks have both sides.
-  void centre_mask_logits(emt::Model& model) {
-    emt::Sample grey{"g", std::vector<float>(kSide * kSide, 0.1f),
-                     std::vector<float>(kSide * kSide), 0};
-    emt::Executor& exec = model.executor(1, emt::Mode::kEval);
-    const emt::Sample* batch[] = {&grey};
-    emt::load_batch(exec, batch);
-    exec.forward();
-    std::vector<float> seg = exec.read(exec.program().outputs.at(emt::kMaskOutput));
-    std::nth_element(seg.begin(), seg.begin() + static_cast<std::ptrdiff_t>(seg.size() / 2),
-                     seg.end());
-    const float median = seg[seg.size() / 2];
-    model.params().at("seg_logit.bias").value.at(0) -= std::log(median / (1 - median));
-    model.params().mark_updated();
   }
 
   emt::PredictCommandOptions options(const std::string& out) const {
@@ -266,6 +235,76 @@ TEST_F(PredictCommand, StrictStopsAtTheUnreadableImageAndNoMasksWritesNone) {
     const std::vector<std::string> f = split(lines[r], ',');
     EXPECT_EQ(f[2], "1") << "threshold 0 calls every image malignant";
     EXPECT_EQ(f.size(), 4u) << "no mask column value: " << lines[r];
+  }
+}
+
+// A job cut back to its first two records, with half of the third after them as a kill leaves
+// it, continues: the two are not predicted again (a value changed in the journal reaches
+// predictions.csv), the torn one and the rest are, and the outputs equal an uninterrupted run's.
+TEST_F(PredictCommand, ResumeTakesTheJournalsImagesAndPredictsTheRest) {
+  emt::run_predict(file_, options("ref"));
+  emt::run_predict(file_, options("out"));
+  const fs::path out = dir_ / "out";
+  const std::vector<std::string> lines = split(read_text(out / emt::kPredictJournalFile), '\n');
+  ASSERT_EQ(lines.size(), 7u) << "a header and six images (broken.png among them)";
+  const std::string payload = lines[1].substr(0, lines[1].rfind('\t'));
+  emt::PredictionRecord first = emt::parse_prediction_record(payload);
+  ASSERT_EQ(first.image.path, (dir_ / "img" / "a (2).png").string());
+  first.row = "0.999" + first.row.substr(first.row.find(','));
+  write("out/" + std::string(emt::kPredictJournalFile),
+        lines[0] + "\n" + emt::frame_record(emt::prediction_record_payload(first)) + lines[2] +
+            "\n" + lines[3].substr(0, lines[3].size() / 2));
+  fs::remove(out / emt::kPredictionsFile);
+  fs::remove(out / "masks" / "d.png");
+
+  EXPECT_THROW(emt::run_predict(file_, options("out")), std::runtime_error)
+      << "a folder holding a journal needs --resume";
+  emt::PredictCommandOptions resume = options("out");
+  resume.resume = true;
+  const emt::PredictCommandResult result = emt::run_predict(file_, resume);
+  EXPECT_EQ(result.from_journal, 2);
+  EXPECT_EQ(result.predicted, 5);
+  std::vector<std::string> want = split(read_text(dir_ / "ref" / emt::kPredictionsFile), '\n');
+  want[1] = "a (2).png,0.999" + want[1].substr(want[1].find(',', want[1].find(',') + 1));
+  ASSERT_NE(want[1].find("a (2).png,0.999,"), std::string::npos) << want[1];
+  EXPECT_EQ(split(read_text(out / emt::kPredictionsFile), '\n'), want);
+  EXPECT_EQ(read_text(out / "masks" / "d.png"), read_text(dir_ / "ref" / "masks" / "d.png"));
+  const emt::JournalScan scan = emt::scan_journal(read_text(out / emt::kPredictJournalFile));
+  EXPECT_EQ(scan.first_invalid_line, 0u);
+  EXPECT_EQ(scan.payloads.size(), 7u) << "nothing duplicated, nothing lost";
+
+  resume.threshold = 0.5;
+  try {
+    emt::run_predict(file_, resume);
+    FAIL() << "a job with another threshold must not continue this one";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("threshold: 0.375 in the journal, 0.5 now"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A source that changed since the job ran: an image added and one rewritten (another size) are
+// predicted, the others taken from the journal.
+TEST_F(PredictCommand, ResumePredictsTheImagesAddedOrRewrittenSince) {
+  emt::run_predict(file_, options("out"));
+  std::mt19937 rng(9);
+  emt::test::write_noise_images(dir_, {{"img/f.png", {45, 38}}, {"img/d.bmp", {29, 52}}}, rng);
+  emt::PredictCommandOptions resume = options("out");
+  resume.resume = true;
+  const emt::PredictCommandResult result = emt::run_predict(file_, resume);
+  EXPECT_EQ(result.from_journal, 5) << "six images, d.bmp among them, less d.bmp";
+  EXPECT_EQ(result.predicted, 6);
+  const std::vector<std::string> lines =
+      split(read_text(dir_ / "out" / emt::kPredictionsFile), '\n');
+  ASSERT_EQ(lines.size(), 7u);
+  for (const auto& [row, name] : {std::pair<size_t, std::string>{3, "d.bmp"}, {5, "f.png"}}) {
+    const std::vector<std::string> f = split(lines[row], ',');
+    ASSERT_EQ(f[0], name);
+    EXPECT_NEAR(std::stod(f[1]), forward(dir_ / "img" / name).prob, 1e-5) << name;
+    EXPECT_EQ(cv::imread((dir_ / "out" / f[4]).string(), cv::IMREAD_UNCHANGED).size(),
+              forward(dir_ / "img" / name).size)
+        << name;
   }
 }
 

@@ -64,6 +64,7 @@ commands:
                 95% bootstrap intervals), per_image.csv, roc.png and overlays/ (best and worst 4
                 by Dice). Input size, normalisation and threshold come from the weights
   predict GRAPH --weights W --data SOURCE --out DIR [--threshold T] [--batch N] [--no-masks]
+                [--resume]
                 batch inference on unlabelled images: SOURCE is a folder (every .png, .jpg,
                 .jpeg, .bmp below it except <name>_mask*.ext files), a CSV with an image column,
                 or one image. Decoding overlaps the network (TBB pipeline, --batch images per
@@ -71,7 +72,12 @@ commands:
                 lesion_fraction, mask), masks/<image>.png at each image's own size, skipped.csv
                 for unreadable files (--set data.strict=true stops at the first instead) and
                 summary.json. Input size, normalisation and threshold come from the weights;
-                eval.largest_region and eval.flip_tta apply
+                eval.largest_region and eval.flip_tta apply. Kill-safe: every finished batch
+                is appended to DIR/predictions.journal (fsync'd, each record checksummed) and
+                the tables are assembled from it at the end. DIR must be empty or missing;
+                --resume continues the job whose journal DIR holds, predicting only the
+                images not in it (an image is the same when its absolute path, size and
+                modification time are)
   experiment KIND [GRAPH] --out DIR
                 the paper's experiments, one training after another into a job directory
                 (re-running the command resumes it): wp-sweep (Single-CLF over W_p with 4-fold
@@ -93,7 +99,8 @@ options:
   --data PATH      the dataset: a BUSI-layout folder or a CSV manifest (image,label,mask[,group]);
                    same as --set data.source=PATH (default: the generated phantom)
   --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
-  --resume         continue the run in --out DIR from its last checkpoint
+  --resume         run: continue the run in --out DIR from its last checkpoint; predict:
+                   continue the job in --out DIR, skipping the images in its journal
   --batch N        batch size used by check/plan (default 1) and predict (default 16)
   --no-masks       predict: write no mask files (predictions.csv still has lesion_fraction)
   --backend NAME   kernels: "reference" (plain loops, the ground truth) or "onednn" (oneDNN
@@ -372,6 +379,8 @@ int run_predict_command(const Args& args) {
   options.threshold = args.threshold;
   options.batch = args.batch.value_or(16);
   options.write_masks = args.masks;
+  options.resume = args.resume;
+  options.console_is_terminal = isatty(STDERR_FILENO) == 1;
   options.backend = args.backend;
   options.precision = args.precision;
   options.console = args.quiet ? nullptr : &std::cerr;
