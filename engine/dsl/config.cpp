@@ -3,6 +3,8 @@
 #include <charconv>
 #include <sstream>
 
+#include "engine/io/image_limits.h"
+
 namespace emt {
 namespace {
 
@@ -35,6 +37,14 @@ const std::vector<ConfigKeySpec>& config_schema() {
        "(image,label,mask[,group])"},
       {"data.include_normal", AttrValue{false}, "BUSI / manifest: keep normal images, as benign"},
       {"data.strict", AttrValue{false}, "stop at the first bad image instead of skipping it"},
+      {"data.max_image_pixels", i(ImageLimits{}.max_pixels),
+       "images with more pixels (width x height, read from the file header) are skipped as bad "
+       "files without being decoded"},
+      {"data.max_padded_pixels", i(ImageLimits{}.max_padded_pixels),
+       "images whose padded square (max(width, height)^2) has more pixels are skipped undecoded"},
+      {"data.max_bytes_per_pixel", i(ImageLimits{}.max_bytes_per_pixel),
+       "images decoding to more bytes per pixel (channels x bytes per channel; 16-bit RGBA is "
+       "8) are skipped undecoded"},
       {"data.dedup_threshold", f(0.95),
        "images whose 48x48 signatures correlate above this share a split group"},
       {"data.count", i(2000), "phantom images generated"},

@@ -130,7 +130,8 @@ PredictCommandResult run_predict(const GraphFile& file, const PredictCommandOpti
                 tbb::parallel_for(size_t{0}, chunk->samples.size(), [&](size_t i) {
                   const ImageRef& image = images[chunk->first + i];
                   try {
-                    RawSample raw{image.id, read_grey_image(image.path), {}, 0};
+                    RawSample raw{
+                        image.id, read_grey_image(image.path, image_limits(config)), {}, 0};
                     // No target: a blank mask keeps preprocess and the graph's targets fed.
                     raw.mask = cv::Mat::zeros(raw.image.size(), CV_8U);
                     chunk->sizes[i] = raw.image.size();
