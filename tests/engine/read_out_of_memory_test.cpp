@@ -14,6 +14,15 @@
 #include "engine/data/readers.h"
 #include "tests/engine/temp_dir_test.h"
 
+// GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang answers __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMT_TEST_ASAN 1
+#endif
+#endif
+
 namespace emt {
 namespace {
 
@@ -41,7 +50,7 @@ class ReadOutOfMemoryTest : public test::TempDirTest {
 };
 
 TEST_F(ReadOutOfMemoryTest, AFileTooBigForMemoryIsSkippedAndTheRestRead) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef EMT_TEST_ASAN
   GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot work";
 #endif
   for (int k = 0; k < 4; ++k)
