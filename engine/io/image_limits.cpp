@@ -8,14 +8,6 @@
 namespace emt {
 namespace {
 
-int64_t positive_setting(const Config& config, const char* key) {
-  const int64_t value = config.get_int(key);
-  if (value <= 0)
-    throw GraphError(config.where(key),
-                     std::string(key) + " = " + std::to_string(value) + ": must be positive");
-  return value;
-}
-
 [[noreturn]] void refuse(const std::string& what, int64_t limit, const char* key) {
   throw ImageRefused(what + ", over the limit " + key + " = " + std::to_string(limit) +
                      "; not decoded (raise it with --set " + key + "=N)");
@@ -24,9 +16,9 @@ int64_t positive_setting(const Config& config, const char* key) {
 }  // namespace
 
 ImageLimits image_limits(const Config& config) {
-  return {positive_setting(config, "data.max_image_pixels"),
-          positive_setting(config, "data.max_padded_pixels"),
-          positive_setting(config, "data.max_bytes_per_pixel")};
+  // The schema keeps each at least 1.
+  return {config.get_int("data.max_image_pixels"), config.get_int("data.max_padded_pixels"),
+          config.get_int("data.max_bytes_per_pixel")};
 }
 
 void check_image_limits(const ImageHeader& header, const ImageLimits& limits) {

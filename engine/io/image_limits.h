@@ -21,7 +21,7 @@ struct ImageLimits {
   int64_t max_bytes_per_pixel = 8;
 };
 
-// The limits set in [data]; throws GraphError at the setting for a value that is not positive.
+// The limits set in [data] (the config schema refuses values below 1 where they are set).
 ImageLimits image_limits(const Config& config);
 
 // Throws ImageRefused naming the image's size, the limit it exceeds and the setting that raises

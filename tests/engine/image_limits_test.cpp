@@ -269,13 +269,17 @@ TEST(ImageLimits, SettingsReachTheLimitsAndMustBePositive) {
   EXPECT_EQ(limits.max_pixels, 100);
   EXPECT_EQ(limits.max_padded_pixels, 200);
   EXPECT_EQ(limits.max_bytes_per_pixel, 3);
-  config.set_from_assignment("data.max_padded_pixels=0");
+  // Refused where it is set, so that no command starts with a limit that refuses every image.
   try {
-    image_limits(config);
+    config.set_from_assignment("data.max_padded_pixels=0");
     ADD_FAILURE() << "a zero limit was accepted";
   } catch (const GraphError& e) {
-    EXPECT_TRUE(contains(e.what(), "data.max_padded_pixels = 0: must be positive")) << e.what();
+    EXPECT_TRUE(contains(e.what(),
+                         "<command line --set>: error: setting 'data.max_padded_pixels' "
+                         "must be at least 1, got 0"))
+        << e.what();
   }
+  EXPECT_EQ(image_limits(config).max_padded_pixels, 200);
 }
 
 // A BUSI folder with the three bombs (and their masks) among good samples.
