@@ -1,6 +1,7 @@
 // The codec module (libemt_codecs.so) that engine/io/image_codec.cpp loads on first use: the
 // only code that links OpenCV's imgcodecs. C entry points, so that dlsym finds them by name;
-// OpenCV's exceptions stay on this side and come back as messages.
+// exceptions (OpenCV's, and std::bad_alloc) stay on this side and come back as messages.
+#include <exception>
 #include <opencv2/imgcodecs.hpp>
 #include <string>
 #include <vector>
@@ -14,8 +15,11 @@ bool emt_codecs_decode(const unsigned char* data, size_t size, cv::Mat* image, s
     return true;
   } catch (const cv::Exception& e) {
     *error = e.msg;
-    return false;
+  } catch (const std::exception& e) {
+    // std::bad_alloc from inside a decoder: one image too big for memory, not a dead process.
+    *error = std::string("decoder failed: ") + e.what();
   }
+  return false;
 }
 
 bool emt_codecs_encode_png(const cv::Mat* image, std::vector<unsigned char>* bytes,

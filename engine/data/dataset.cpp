@@ -56,6 +56,7 @@ Dataset load_files(const Config& config, int channels) {
   ReadOptions opts;
   opts.include_normal = config.get_bool("data.include_normal");
   opts.strict = config.get_bool("data.strict");
+  opts.limits = image_limits(config);
   ReadReport report;
   std::vector<RawSample> raw;
   std::vector<std::string> manifest_groups;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <new>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 #include <stdexcept>
@@ -67,13 +68,15 @@ bool jpeg_complete(const std::string& bytes) {
   return sos != std::string::npos && eoi != std::string::npos && eoi > sos;
 }
 
-cv::Mat decode_grey(const fs::path& path) {
+cv::Mat decode_grey(const fs::path& path, const ImageLimits& limits) {
   const std::string bytes = read_bytes(path);
   const bool jpeg = bytes.size() >= 2 && bytes.compare(0, 2, "\xFF\xD8") == 0;
   if (jpeg && !jpeg_complete(bytes)) throw ReadFailure(path.string(), "truncated JPEG");
   cv::Mat raw;
   try {
-    raw = decode_image(bytes);
+    raw = decode_image(bytes, limits);
+  } catch (const ImageRefused& e) {
+    throw ReadFailure(path.string(), e.what());
   } catch (const std::runtime_error& e) {
     throw ReadFailure(path.string(), std::string("cannot decode image: ") + e.what());
   }
@@ -149,11 +152,18 @@ struct Job {
   std::optional<ReadIssue> issue;
 };
 
-void load(Job& job) {
+void load(Job& job, const ImageLimits& limits) {
+  const fs::path* reading = &job.image;  // the file an exception other than ReadFailure is about
+  const auto fail = [&](const std::string& path, const std::string& reason) {
+    job.sample = RawSample{};
+    job.issue =
+        job.where.empty() ? ReadIssue{path, reason} : ReadIssue{job.where, path + ": " + reason};
+  };
   try {
-    job.sample.image = decode_grey(job.image);
+    job.sample.image = decode_grey(job.image, limits);
     for (const fs::path& mask_path : job.masks) {
-      const cv::Mat mask = binarise(decode_grey(mask_path));
+      reading = &mask_path;
+      const cv::Mat mask = binarise(decode_grey(mask_path, limits));
       if (mask.size() != job.sample.image.size()) {
         throw ReadFailure(mask_path.string(), "mask is " + size_text(mask) + " but the image is " +
                                                   size_text(job.sample.image));
@@ -165,15 +175,14 @@ void load(Job& job) {
       }
     }
   } catch (const ReadFailure& f) {
-    job.sample = RawSample{};
-    job.issue = job.where.empty() ? ReadIssue{f.path, f.reason}
-                                  : ReadIssue{job.where, f.path + ": " + f.reason};
+    fail(f.path, f.reason);
   } catch (const cv::Exception& e) {
     // Not expected past a successful decode, but one odd file must not abort the whole read.
-    job.sample = RawSample{};
-    const std::string reason = "OpenCV error: " + e.msg;
-    job.issue = job.where.empty() ? ReadIssue{job.image.string(), reason}
-                                  : ReadIssue{job.where, job.image.string() + ": " + reason};
+    fail(reading->string(), "OpenCV error: " + e.msg);
+  } catch (const std::bad_alloc&) {
+    // A file within the limits can still not fit beside everything else (a huge file, raised
+    // limits): that sample is lost, the read goes on. Its memory is freed by the unwinding.
+    fail(reading->string(), "out of memory while reading or decoding it");
   }
 }
 
@@ -182,7 +191,7 @@ template <typename Out, typename Make>
 std::vector<Out> run_jobs(std::vector<Job>& jobs, const ReadOptions& opts, ReadReport& report,
                           Make make) {
   tbb::parallel_for(size_t{0}, jobs.size(), [&](size_t i) {
-    if (!jobs[i].issue) load(jobs[i]);
+    if (!jobs[i].issue) load(jobs[i], opts.limits);
   });
   std::vector<Out> out;
   for (Job& job : jobs) {
@@ -348,9 +357,13 @@ std::string location(const fs::path& file, int line) {
 
 }  // namespace
 
-cv::Mat read_grey_image(const fs::path& path) { return decode_grey(path); }
+cv::Mat read_grey_image(const fs::path& path, const ImageLimits& limits) {
+  return decode_grey(path, limits);
+}
 
-cv::Mat read_mask(const fs::path& path) { return binarise(decode_grey(path)); }
+cv::Mat read_mask(const fs::path& path, const ImageLimits& limits) {
+  return binarise(decode_grey(path, limits));
+}
 
 std::vector<RawSample> read_busi_folder(const fs::path& dir, const ReadOptions& opts,
                                         ReadReport& report) {

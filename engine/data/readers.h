@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/data/phantom.h"
+#include "engine/io/image_limits.h"
 
 namespace emt {
 
@@ -17,6 +18,8 @@ struct ReadOptions {
   bool include_normal = false;
   // Throw std::runtime_error("<path>: <reason>") at the first bad sample instead of skipping it.
   bool strict = false;
+  // Images over these limits are bad samples, refused from their header without decoding.
+  ImageLimits limits;
 };
 
 struct ReadIssue {
@@ -39,17 +42,19 @@ struct LabeledImage {
 // Decodes any supported file (8-bit grey, RGB or RGBA PNG; 16-bit PNG; JPEG; BMP) to 8-bit grey.
 // 16-bit values are scaled by 1/257 before colour conversion, so a 16-bit copy of an 8-bit image
 // decodes to the same pixels; alpha is ignored. EXIF orientation is not applied, so an image and
-// its mask stay aligned whatever their formats. Throws std::runtime_error("<path>: <reason>").
-cv::Mat read_grey_image(const std::filesystem::path& path);
+// its mask stay aligned whatever their formats. Throws std::runtime_error("<path>: <reason>"),
+// without decoding, for an image over `limits`; std::bad_alloc when memory runs out.
+cv::Mat read_grey_image(const std::filesystem::path& path, const ImageLimits& limits);
 
 // read_grey_image with every non-zero pixel set to 255: masks come as 1-bit, 8-bit or RGB(A).
-cv::Mat read_mask(const std::filesystem::path& path);
+cv::Mat read_mask(const std::filesystem::path& path, const ImageLimits& limits);
 
 // dir/{benign,malignant[,normal]}/<name>.<png|jpg|jpeg|bmp> with masks <name>_mask.<ext> and
 // extra lesions in <name>_mask_1.<ext>, <name>_mask_2.<ext>, ... merged by union. Labels: benign
 // 0, malignant 1, normal 0. Ids are "<class>/<name>"; samples come in class order, then natural
 // name order ("x (2)" before "x (10)"). Other files and folders are ignored. An image without a
-// mask, or a mask without an image, is bad data. Throws std::runtime_error if dir holds neither
+// mask, or a mask without an image, is bad data, and so is a file that runs the process out of
+// memory (std::bad_alloc). Throws std::runtime_error if dir holds neither
 // a benign nor a malignant folder.
 std::vector<RawSample> read_busi_folder(const std::filesystem::path& dir, const ReadOptions& opts,
                                         ReadReport& report);

@@ -2,7 +2,9 @@
 
 #include <charconv>
 #include <sstream>
+#include <stdexcept>
 
+#include "engine/io/image_limits.h"
 #include "engine/ir/graph.h"
 
 namespace emt {
@@ -28,6 +30,12 @@ std::string known_keys_in(const std::string& section) {
 
 const SourceLoc kCommandLine{"<command line --set>", 0, 0};
 
+const ConfigKeySpec& spec_of(const std::string& key) {
+  for (const ConfigKeySpec& spec : config_schema())
+    if (spec.key == key) return spec;
+  throw std::logic_error("config key not in schema: " + key);
+}
+
 }  // namespace
 
 const std::vector<ConfigKeySpec>& config_schema() {
@@ -37,6 +45,17 @@ const std::vector<ConfigKeySpec>& config_schema() {
        "(image,label,mask[,group])"},
       {"data.include_normal", AttrValue{false}, "BUSI / manifest: keep normal images, as benign"},
       {"data.strict", AttrValue{false}, "stop at the first bad image instead of skipping it"},
+      {"data.max_image_pixels", i(ImageLimits{}.max_pixels),
+       "images with more pixels (width x height, read from the file header) are skipped as bad "
+       "files without being decoded",
+       1},
+      {"data.max_padded_pixels", i(ImageLimits{}.max_padded_pixels),
+       "images whose padded square (max(width, height)^2) has more pixels are skipped undecoded",
+       1},
+      {"data.max_bytes_per_pixel", i(ImageLimits{}.max_bytes_per_pixel),
+       "images decoding to more bytes per pixel (channels x bytes per channel; 16-bit RGBA is "
+       "8) are skipped undecoded",
+       1},
       {"data.dedup_threshold", f(0.95),
        "images whose 48x48 signatures correlate above this share a split group"},
       {"data.count", i(2000), "phantom images generated"},
@@ -102,12 +121,13 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"augment.speckle", f(0.05), "max std of the multiplicative speckle noise"},
       // Limits bound what a file can make the engine allocate; only --set raises them, so that
       // a file cannot lift its own.
-      {"limits.max_graph_nodes", i(1'000'000), "nodes a graph may expand to, block uses included"},
-      {"limits.max_block_depth", i(64), "blocks used inside blocks: the deepest chain"},
+      {"limits.max_graph_nodes", i(1'000'000), "nodes a graph may expand to, block uses included",
+       1},
+      {"limits.max_block_depth", i(64), "blocks used inside blocks: the deepest chain", 1},
       {"limits.max_tensor_elements", i(TensorLimits{}.max_tensor_elements),
-       "elements of any one activation or parameter tensor, batch included"},
+       "elements of any one activation or parameter tensor, batch included", 1},
       {"limits.max_arena_bytes", i(TensorLimits{}.max_arena_bytes),
-       "bytes of the activation arena a plan may need"},
+       "bytes of the activation arena a plan may need", 1},
   };
   return schema;
 }
@@ -147,8 +167,9 @@ void Config::set(const std::string& key, const AttrValue& value, const SourceLoc
   if (converted.index() != expected.index())
     throw GraphError(loc, "setting '" + key + "' must be " + type_of(expected) + ", got " +
                               type_of(value) + " " + attr_value_str(value));
-  if (key.rfind("limits.", 0) == 0 && std::get<int64_t>(converted) <= 0)
-    throw GraphError(loc, "setting '" + key + "' must be positive, got " + attr_value_str(value));
+  if (const auto* v = std::get_if<int64_t>(&converted); v && *v < spec_of(key).min_int)
+    throw GraphError(loc, "setting '" + key + "' must be at least " +
+                              std::to_string(spec_of(key).min_int) + ", got " + std::to_string(*v));
   it->second = {converted, loc};
 }
 

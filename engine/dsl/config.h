@@ -3,6 +3,8 @@
 // outside the schema is an error, never a silent default.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,6 +18,9 @@ struct ConfigKeySpec {
   std::string key;  // "train.epochs"
   AttrValue default_value;
   std::string doc;
+  // Integer settings below this are refused where they are set (an image limit of 0 would
+  // refuse every image).
+  int64_t min_int = std::numeric_limits<int64_t>::min();
 };
 
 const std::vector<ConfigKeySpec>& config_schema();
@@ -24,7 +29,7 @@ class Config {
  public:
   Config();  // every key at its default
 
-  // Type-checked against the schema; ints are accepted where floats are expected.
+  // Type-checked against the schema (and min_int); ints are accepted where floats are expected.
   void set(const std::string& key, const AttrValue& value, const SourceLoc& loc);
   // "train.epochs=3" from the command line; the value is parsed with the key's type.
   void set_from_assignment(const std::string& assignment);

@@ -44,7 +44,8 @@ const Codecs& codecs() {
 
 }  // namespace
 
-cv::Mat decode_image(const std::string& bytes) {
+cv::Mat decode_image(const std::string& bytes, const ImageLimits& limits) {
+  check_image_limits(read_image_header(bytes), limits);
   cv::Mat image;
   std::string error;
   if (!codecs().decode(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &image,

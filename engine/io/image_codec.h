@@ -9,12 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/image_limits.h"
+
 namespace emt {
 
 // The image in `bytes` with its channels and depth as stored (cv::IMREAD_UNCHANGED); an empty
-// Mat when it is no decodable image. Throws std::runtime_error when the codec module cannot be
-// loaded, or with OpenCV's message when decoding fails inside it.
-cv::Mat decode_image(const std::string& bytes);
+// Mat when the decoder cannot read it. Its header is read first: ImageRefused, with nothing
+// decoded, for a file that is no PNG, JPEG or BMP, has a broken header, or exceeds `limits`.
+// Throws std::runtime_error when the codec module cannot be loaded, or with OpenCV's message
+// when decoding fails inside it.
+cv::Mat decode_image(const std::string& bytes, const ImageLimits& limits);
 
 // The image as PNG file bytes; throws std::runtime_error when it cannot be encoded.
 std::vector<unsigned char> encode_png(const cv::Mat& image);

@@ -34,6 +34,7 @@ struct Job {
   PredictOptions predict;
   int channels = 1, input_size = 0;
   Normalization norm;
+  ImageLimits limits;
   bool has_cls = false, has_seg = false, write_masks = false, strict = false;
   double threshold = 0.5;
   fs::path out_dir;
@@ -109,7 +110,7 @@ void decode(const Job& job, Chunk& chunk) {
   tbb::parallel_for(size_t{0}, chunk.samples.size(), [&](size_t i) {
     const ImageRef& image = job.images[chunk.indices[i]];
     try {
-      RawSample raw{image.id, read_grey_image(image.path), {}, 0};
+      RawSample raw{image.id, read_grey_image(image.path, job.limits), {}, 0};
       // No target: a blank mask keeps preprocess and the graph's targets fed.
       raw.mask = cv::Mat::zeros(raw.image.size(), CV_8U);
       chunk.sizes[i] = raw.image.size();
@@ -261,6 +262,7 @@ Job make_job(const GraphFile& file, const PredictCommandOptions& options, const 
   job.predict = predict_options(config);
   job.channels = static_cast<int>(file.graph.inputs.front().shape.front());
   job.input_size = static_cast<int>(config.get_int("data.input_size"));
+  job.limits = image_limits(config);
   job.norm = {static_cast<float>(config.get_float("data.norm_mean")),
               static_cast<float>(config.get_float("data.norm_std"))};
   for (const GraphOutput& o : file.graph.outputs) {

@@ -85,7 +85,7 @@ TEST_F(ReaderTest, EveryFormatDecodesToTheSameGrey) {
       {"grey.png", grey},   {"rgb.png", bgr},   {"rgba.png", bgra}, {"grey16.png", grey16},
       {"rgb16.png", bgr16}, {"grey.bmp", grey}, {"rgb.bmp", bgr}};
   for (const auto& [name, m] : lossless) {
-    const cv::Mat decoded = read_grey_image(image(name, m));
+    const cv::Mat decoded = read_grey_image(image(name, m), {});
     ASSERT_EQ(decoded.type(), CV_8UC1) << name;
     ASSERT_EQ(decoded.size(), grey.size()) << name;
     EXPECT_EQ(max_diff(decoded, grey), 0) << name;
@@ -98,8 +98,8 @@ TEST_F(ReaderTest, ColourConvertsLikeOpenCvGreyAt8And16Bits) {
   cv::Mat expected, bgr16;
   cv::cvtColor(bgr, expected, cv::COLOR_BGR2GRAY);
   bgr.convertTo(bgr16, CV_16U, 257);
-  EXPECT_EQ(max_diff(read_grey_image(image("c8.png", bgr)), expected), 0);
-  EXPECT_EQ(max_diff(read_grey_image(image("c16.png", bgr16)), expected), 0);
+  EXPECT_EQ(max_diff(read_grey_image(image("c8.png", bgr), {}), expected), 0);
+  EXPECT_EQ(max_diff(read_grey_image(image("c16.png", bgr16), {}), expected), 0);
 }
 
 TEST_F(ReaderTest, SixteenBitScalesBy257) {
@@ -108,7 +108,7 @@ TEST_F(ReaderTest, SixteenBitScalesBy257) {
   v16.at<uint16_t>(1) = 257 * 100 + 129;  // 100.50..., rounds up
   v16.at<uint16_t>(2) = 257 * 100 + 128;  // 100.49..., rounds down
   v16.at<uint16_t>(3) = 65535;
-  const cv::Mat d = read_grey_image(image("v.png", v16));
+  const cv::Mat d = read_grey_image(image("v.png", v16), {});
   EXPECT_EQ(d.at<uint8_t>(0), 0);
   EXPECT_EQ(d.at<uint8_t>(1), 101);
   EXPECT_EQ(d.at<uint8_t>(2), 100);
@@ -125,7 +125,7 @@ TEST_F(ReaderTest, JpegDecodesCloseToTheOriginal) {
   for (const auto& [name, m] : {std::pair{"g.jpg", smooth}, {"c.jpeg", bgr}}) {
     const fs::path path = dir_ / name;
     ASSERT_TRUE(cv::imwrite(path.string(), m, {cv::IMWRITE_JPEG_QUALITY, 95}));
-    const cv::Mat d = read_grey_image(path);
+    const cv::Mat d = read_grey_image(path, {});
     ASSERT_EQ(d.type(), CV_8UC1);
     EXPECT_LE(max_diff(d, smooth), 6) << name;
   }
@@ -138,14 +138,14 @@ TEST_F(ReaderTest, AnyNonZeroMaskPixelIsLesion) {
   m.at<uint8_t>(3, 3) = 255;
   cv::Mat expected = cv::Mat::zeros(8, 8, CV_8UC1);
   for (int i : {1, 2, 3}) expected.at<uint8_t>(i, i) = 255;
-  EXPECT_EQ(max_diff(read_mask(image("m.png", m)), expected), 0);
+  EXPECT_EQ(max_diff(read_mask(image("m.png", m), {}), expected), 0);
 
   // Pure blue at 8 bits greys to 29; what matters is that it is not 0.
   cv::Mat colour = cv::Mat::zeros(8, 8, CV_8UC3);
   colour.at<cv::Vec3b>(4, 5) = {255, 0, 0};
   expected = cv::Mat::zeros(8, 8, CV_8UC1);
   expected.at<uint8_t>(4, 5) = 255;
-  EXPECT_EQ(max_diff(read_mask(image("c.png", colour)), expected), 0);
+  EXPECT_EQ(max_diff(read_mask(image("c.png", colour), {}), expected), 0);
 }
 
 TEST_F(ReaderTest, BrokenFilesThrowWithPathAndReason) {
@@ -161,7 +161,7 @@ TEST_F(ReaderTest, BrokenFilesThrowWithPathAndReason) {
                                      {text, "not a decodable image"},
                                      {dir_ / "absent.png", "does not exist"}}) {
     try {
-      read_grey_image(path);
+      read_grey_image(path, {});
       ADD_FAILURE() << path << " decoded";
     } catch (const std::runtime_error& e) {
       EXPECT_EQ(std::string(e.what()).rfind(path.string() + ": ", 0), 0u) << e.what();

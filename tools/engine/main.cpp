@@ -97,7 +97,10 @@ options:
                    (repeatable; keys: data.*, train.*, augment.*, eval.*, output.*,
                    objective.*)
   --data PATH      the dataset: a BUSI-layout folder or a CSV manifest (image,label,mask[,group]);
-                   same as --set data.source=PATH (default: the generated phantom)
+                   same as --set data.source=PATH (default: the generated phantom). Images are
+                   checked from their headers and skipped undecoded above data.max_image_pixels
+                   (w x h), data.max_padded_pixels (max(w, h)^2; both 67108864) or
+                   data.max_bytes_per_pixel (8)
   --out DIR        run directory (default: output.dir, or runs/<graph>-<timestamp>)
   --resume         run: continue the run in --out DIR from its last checkpoint; predict:
                    continue the job in --out DIR, skipping the images in its journal
