@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 
 #include "engine/dsl/blocks.h"
+#include "engine/dsl/toml_depth.h"
 #include "engine/dsl/toml_util.h"
+#include "engine/io/atomic_file.h"
 
 namespace emt {
 namespace {
@@ -19,38 +22,56 @@ class FileLoader {
  public:
   explicit FileLoader(Config& config) : config_(config) {}
 
-  // Returns the parsed main file; included files contribute blocks and settings.
-  toml::value load(const fs::path& path, const toml::value* include_site) {
+  const BlockLibrary& blocks() const { return blocks_; }
+  const std::vector<std::string>& files() const { return files_; }
+
+  // The main text; included files contribute blocks and settings.
+  toml::value load_main(const std::string& text, const std::string& name) {
+    // A name that is no path (an ONNX model's "<model> (imported)") is its own key.
+    std::error_code ec;
+    fs::path identity = fs::weakly_canonical(name, ec);
+    if (ec) identity = name;
+    loaded_.insert(identity);
+    return load_text(text, name, identity, nullptr);
+  }
+
+ private:
+  void load_include(const fs::path& path, const toml::value& include_site) {
     const fs::path canonical = fs::weakly_canonical(path);
     if (std::find(stack_.begin(), stack_.end(), canonical) != stack_.end()) {
       std::string chain;
       for (const fs::path& p : stack_) chain += p.filename().string() + " -> ";
-      fail_at(*include_site, "include cycle: " + chain + canonical.filename().string());
+      fail_at(include_site, "include cycle: " + chain + canonical.filename().string());
     }
     // A file included twice (a diamond: both heads and backbone include layers.toml) is read once.
-    if (!loaded_.insert(canonical).second) return {};
-    if (!fs::is_regular_file(canonical)) {
-      const std::string msg = "graph file '" + path.string() + "' not found";
-      if (include_site) fail_at(*include_site, "included " + msg);
-      throw GraphError({path.string(), 0, 0}, msg);
-    }
+    if (!loaded_.insert(canonical).second) return;
+    if (!fs::is_regular_file(canonical))
+      fail_at(include_site, "included graph file '" + path.string() + "' not found");
+    load_text(read_file(path), path.string(), canonical, &include_site);
+  }
+
+  // `identity` tells texts apart for include cycles (a file's canonical path).
+  toml::value load_text(const std::string& text, const std::string& name, const fs::path& identity,
+                        const toml::value* include_site) {
+    check_toml_nesting(text, name);
     toml::value root;
     try {
-      root = toml::parse(path.string());
+      std::istringstream in(text);
+      root = toml::parse(in, name);
     } catch (const toml::syntax_error& e) {
       const toml::source_location& l = e.location();
-      throw GraphError({path.string(), static_cast<int>(l.line()), static_cast<int>(l.column())},
+      throw GraphError({name, static_cast<int>(l.line()), static_cast<int>(l.column())},
                        std::string("not valid TOML\n") + e.what());
     }
-    files_.push_back(path.string());
-    stack_.push_back(canonical);
+    files_.push_back(name);
+    stack_.push_back(identity);
     const bool is_main = include_site == nullptr;
 
     // Includes first, so that this file's settings override those it includes.
     if (root.contains("include")) {
       const toml::value& includes = expect_array(root.at("include"), "include");
       for (const toml::value& inc : includes.as_array())
-        load(path.parent_path() / expect_string(inc, "an include"), &inc);
+        load_include(fs::path(name).parent_path() / expect_string(inc, "an include"), inc);
     }
     for (const auto& [key, value] : entries_in_order(root)) {
       if (key == "include") continue;
@@ -69,10 +90,6 @@ class FileLoader {
     return root;
   }
 
-  const BlockLibrary& blocks() const { return blocks_; }
-  const std::vector<std::string>& files() const { return files_; }
-
- private:
   void read_blocks(const toml::value& section) {
     for (const auto& [name, def] : entries_in_order(expect_table(section, "[block]"))) {
       expect_table(*def, "block '" + name + "'");
@@ -134,17 +151,24 @@ class FileLoader {
 
 }  // namespace
 
-GraphFile parse_graph_file(const fs::path& path, const std::vector<std::string>& overrides) {
+GraphFile parse_graph_text(const std::string& text, const std::string& name,
+                           const std::vector<std::string>& overrides) {
   GraphFile result;
   FileLoader loader(result.config);
-  const toml::value root = loader.load(path, nullptr);
+  const toml::value root = loader.load_main(text, name);
   for (const std::string& assignment : overrides) result.config.set_from_assignment(assignment);
   if (!root.contains("graph"))
-    throw GraphError({path.string(), 0, 0}, "no [graph] section: nothing to build");
+    throw GraphError({name, 0, 0}, "no [graph] section: nothing to build");
   const toml::value* objective = root.contains("objective") ? &root.at("objective") : nullptr;
   result.graph = expand_graph(root.at("graph"), objective, loader.blocks(), result.config);
   result.graph.files = loader.files();
   return result;
+}
+
+GraphFile parse_graph_file(const fs::path& path, const std::vector<std::string>& overrides) {
+  if (!fs::is_regular_file(path))
+    throw GraphError({path.string(), 0, 0}, "graph file '" + path.string() + "' not found");
+  return parse_graph_text(read_file(path), path.string(), overrides);
 }
 
 }  // namespace emt

@@ -1,10 +1,6 @@
 // Importing an ONNX model's convolutions into a graph's parameters (see onnx_backbone.h).
 #include "engine/import/onnx_backbone.h"
 
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
 #include <map>
 #include <memory>
 
@@ -16,31 +12,8 @@
 #include "ops/conv2d/conv2d.h"
 
 namespace emt {
-namespace {
 
 namespace fs = std::filesystem;
-
-// The imported graph file, parsed: parse_graph_file reads files, so it goes through a scratch
-// file that is removed again.
-GraphFile parse_graph_text(const std::string& toml) {
-  static std::atomic<uint64_t> counter{0};
-  const fs::path path =
-      fs::temp_directory_path() /
-      ("emt_onnx_backbone_" + std::to_string(::getpid()) + "_" +
-       std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "_" +
-       std::to_string(counter++) + ".toml");
-  struct Remove {
-    fs::path p;
-    ~Remove() {
-      std::error_code ec;
-      fs::remove(p, ec);
-    }
-  } remove{path};
-  write_file_atomic(path, toml);
-  return parse_graph_file(path);
-}
-
-}  // namespace
 
 std::vector<SourceLayer> onnx_backbone_layers(const std::string& model_bytes,
                                               const std::string& source) {
@@ -54,7 +27,7 @@ std::vector<SourceLayer> onnx_backbone_layers(const std::string& model_bytes,
     return it == weights.end() ? nullptr : it->second;
   };
 
-  const GraphFile file = parse_graph_text(imported.toml);
+  const GraphFile file = parse_graph_text(imported.toml, imported.toml_name);
   const Program program = compile(std::make_shared<const Graph>(file.graph), 1);
   std::vector<SourceLayer> layers;
   for (const Step& step : program.steps) {

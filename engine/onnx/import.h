@@ -1,7 +1,8 @@
 // ONNX import: an ONNX model made of the ops the engine has becomes a graph file (TOML, one node
 // per line, each line naming the ONNX node it came from) and a safetensors file of its weights
-// ("<node>.weight", "<node>.bias", "<node>.gamma", ...), which `parse_graph_file` and
-// `ParamStore::load_tensors` read like any hand-written graph and trained weights.
+// ("<node>.weight", "<node>.bias", "<node>.gamma", ...), which `parse_graph_file` (or
+// `parse_graph_text` on the text in memory) and `ParamStore::load_tensors` read like any
+// hand-written graph and trained weights.
 //
 // Op mapping (default ONNX domain, float32 tensors, 2-D NCHW):
 //   Conv -> conv2d (square kernel, equal strides, symmetric pads, no dilation; grouped, and
@@ -73,7 +74,8 @@ struct OnnxImportIo {
 };
 
 struct OnnxImport {
-  std::string toml;         // the graph file
+  std::string toml;       // the graph file
+  std::string toml_name;  // what messages about the graph text call it: "<source> (imported graph)"
   SafetensorsFile weights;  // every parameter of the graph, named "<node>.<param>"
   std::vector<OnnxImportIo> inputs, outputs;  // in ONNX order
   std::vector<std::string> notes;     // lossless rewrites worth knowing (also in the TOML header)

@@ -24,7 +24,6 @@
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -237,25 +236,6 @@ struct CaseResult {
   std::string detail;
 };
 
-// A directory of its own, removed with the object.
-class Scratch {
- public:
-  Scratch() {
-    std::string tmpl = (fs::temp_directory_path() / "emt-onnx-conformance-XXXXXX").string();
-    if (::mkdtemp(tmpl.data())) path_ = tmpl;
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 std::vector<fs::path> numbered(const fs::path& dir, const std::string& prefix) {
   std::vector<fs::path> files;
   for (int k = 0; fs::exists(dir / (prefix + std::to_string(k) + ".pb")); ++k)
@@ -353,12 +333,8 @@ CaseResult run_data_set(const Case& c, const std::string& model_bytes,
     return {Outcome::kFailed, "listed as out of scope (" + scope->second +
                                   ") but imports: run it and remove it from kOutOfScope"};
 
-  Scratch scratch;
-  if (scratch.path().empty()) return {Outcome::kFailed, "cannot create a scratch directory"};
-  const fs::path toml = scratch.path() / "graph.toml";
-  emt::write_file_atomic(toml, imported.toml);
   try {
-    const emt::GraphFile file = emt::parse_graph_file(toml);
+    const emt::GraphFile file = emt::parse_graph_text(imported.toml, imported.toml_name);
     std::vector<emt::NamedTensor> inputs;
     int64_t batch = 0;
     for (const emt::OnnxImportIo& in : imported.inputs) {
