@@ -119,6 +119,11 @@ TEST_F(GraphLimits, LongChainIsReadAndOrderedAndLocatedCorrectly) {
   const emt::Program program = emt::compile(graph, 1);
   ASSERT_EQ(program.steps.size(), static_cast<size_t>(count));
   for (int i = 0; i < count; i += 9973) EXPECT_EQ(program.steps[i].node, &graph->nodes[i]);
+  // Inference: the image (an input, live throughout) and two buffers the relus alternate
+  // between, 256 floats each; training keeps every value.
+  EXPECT_EQ(emt::plan_memory(program, emt::Lifetime::kInference).arena_floats, 3 * 256);
+  EXPECT_EQ(emt::plan_memory(program, emt::Lifetime::kTraining).arena_floats,
+            int64_t{count + 1} * 256);
 }
 
 TEST_F(GraphLimits, LocationsAgreeWithToml11s) {
