@@ -74,12 +74,27 @@ build_aarch64() {
   cmake --build "$build_arm" -j2
 }
 
+# The ops and mobile suites (reference kernels, NEON variants through SIMDe, the .emtm reader
+# and the mobile runtime) under AddressSanitizer + UndefinedBehaviorSanitizer (EMT_SANITIZE).
+# No suppressions: any report fails its test.
+build_asan="${EMT_ASAN_BUILD_DIR:-$root/build-asan}"
+test_sanitized() {
+  cmake -S "$root" -B "$build_asan" -DCMAKE_BUILD_TYPE=Release -DEMT_MOBILE_ONLY=ON \
+    -DEMT_SANITIZE=ON >/dev/null
+  cmake --build "$build_asan" -j2 --target ops_tests neon_tests mobile_tests
+  (cd "$build_asan" && \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j2 "$@")
+}
+
 case "$mode" in
   build) build_aarch64 ;;
   run) cd "$root" && exec "$build/tools/engine" run graphs/emtnet.toml "$@" ;;
   test)
     build_aarch64
     (cd "$build" && ctest --output-on-failure -j2 "$@")
+    echo "setup: the ops and mobile tests under AddressSanitizer + UBSan (build-asan/)"
+    test_sanitized "$@"
     echo "setup: the aarch64 tests, under qemu-aarch64"
     cd "$build_arm" && exec ctest --output-on-failure -j2 "$@" ;;
   *) echo "setup: unknown mode '$mode' (run, test or build)" >&2; exit 2 ;;

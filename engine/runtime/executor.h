@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,12 @@
 #include "engine/runtime/params.h"
 
 namespace emt {
+
+// Where a NaN or an infinity first appears in one training step.
+struct NonFiniteValue {
+  const Step* step = nullptr;
+  std::string what;  // "its output", "parameter 'c1.weight'", "the gradient of its output", ...
+};
 
 class Executor {
  public:
@@ -39,6 +46,11 @@ class Executor {
   // accumulating parameter gradients into the store (the caller zeroes them per step).
   ObjectiveValue objective();
   ObjectiveValue backward();
+
+  // After forward (and backward): the first step, in execution order, whose parameters or output
+  // hold a non-finite value; else, walking backward, the first whose output or parameter
+  // gradient does. nullopt when everything is finite.
+  std::optional<NonFiniteValue> first_non_finite();
 
   int64_t arena_bytes() const { return static_cast<int64_t>(arena_.size() * sizeof(float)); }
 

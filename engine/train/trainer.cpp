@@ -3,12 +3,44 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 #include "engine/data/batch.h"
 #include "engine/data/loader.h"
 
 namespace emt {
+namespace {
+
+template <typename Pointer>
+bool all_finite(const std::vector<ParamSlot>& slots, Pointer ParamSlot::*member) {
+  for (const ParamSlot& slot : slots) {
+    const float* data = slot.*member;
+    for (int64_t i = 0; data && i < slot.size; ++i)
+      if (!std::isfinite(data[i])) return false;
+  }
+  return true;
+}
+
+// Stops the run at this step, naming the op where the step first went non-finite; nothing of
+// this step is saved, so the last checkpoint and weights files stay the last good ones.
+[[noreturn]] void throw_non_finite(Executor& exec, const std::string& what, int64_t epoch,
+                                   int64_t step, double loss) {
+  std::string where = "no op's values are non-finite";
+  if (const std::optional<NonFiniteValue> found = exec.first_non_finite()) {
+    const Node& node = *found->step->node;
+    where = "first at node '" + node.name + "' (op " + node.op + ", " + node.loc.str() +
+            "): " + found->what;
+  }
+  throw std::runtime_error("training diverged at epoch " + std::to_string(epoch + 1) + " step " +
+                           std::to_string(step + 1) + ": " + what + " is not finite (loss " +
+                           std::to_string(loss) + "); " + where +
+                           ". The last checkpoint is kept; lower train.lr or check the data");
+}
+
+}  // namespace
 
 Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
     : model_(model),
@@ -119,12 +151,14 @@ EpochStats Trainer::run_epoch(const std::function<void(const StepProgress&)>& pr
     exec.forward(seed_ ^ static_cast<uint64_t>(global_step) * 0x9e3779b97f4a7c15ull);
     model_.params().zero_grads();
     const ObjectiveValue loss = exec.backward();
-    if (!std::isfinite(loss.total))
-      throw std::runtime_error("training diverged: loss is " + std::to_string(loss.total) +
-                               " at epoch " + std::to_string(epoch + 1) + " step " +
-                               std::to_string(step + 1) + "; lower train.lr");
+    const auto stop = [&](const std::string& what) {
+      throw_non_finite(exec, what, epoch, step, loss.total);
+    };
+    if (!std::isfinite(loss.total)) stop("the loss");
+    if (!all_finite(slots, &ParamSlot::grad)) stop("a gradient");
     const double lr = lr_at(schedule_, global_step, total_steps);
     optimizer_->step(slots, lr);
+    if (!all_finite(slots, &ParamSlot::value)) stop("the updated weights");
     model_.params().mark_updated();  // fused inference programs refold from the new weights
     if (average_) average_->update(model_.params(), optimizer_->step_count());
     compute_seconds += seconds_since(compute_start);
