@@ -11,6 +11,8 @@
 #include <optional>
 #include <utility>
 
+#include "ops/core/checked_size.h"
+
 namespace emt {
 namespace {
 
@@ -449,6 +451,7 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
   const Table root(b, follow(b, 0, "root table offset"), "Model");
 
   TfliteModel model;
+  model.file_bytes = data.size();
   model.version = root.scalar<uint32_t>(field::kModelVersion, 0);
   model.description = root.str(field::kModelDescription, "Model.description");
 
@@ -563,6 +566,16 @@ std::vector<float> tflite_dequantize(const TfliteModel& model, int tensor,
 
 std::vector<TfliteConv> tflite_convolutions(const TfliteModel& model, const std::string& source) {
   std::vector<TfliteConv> convs;
+  // Tensors may share a buffer, so operators could ask for any multiple of the file; a real
+  // model decodes at most one value per byte (int8 weights), and no more is allocated.
+  int64_t decoded = 0;
+  const auto budget = [&](const TfliteTensor& t, const std::string& where) {
+    decoded = checked_add(decoded, std::max<int64_t>(element_count(t.shape), 0), "decoded size");
+    if (static_cast<uint64_t>(decoded) > model.file_bytes)
+      throw TfliteError(source + ": " + where + ": the convolutions' weights would decode to " +
+                        std::to_string(decoded) + " values or more, over one per byte of the " +
+                        std::to_string(model.file_bytes) + "-byte file (tensors share buffers)");
+  };
   for (size_t i = 0; i < model.operators.size(); ++i) {
     const TfliteOperator& op = model.operators[i];
     const bool conv = op.builtin == tflite_op::kConv2d;
@@ -614,6 +627,7 @@ std::vector<TfliteConv> tflite_convolutions(const TfliteModel& model, const std:
         c.weight_shape = {ws[3], 1, ws[1], ws[2]};
       }
     }
+    budget(weight, where);
     const std::vector<float> stored =
         decode(model, weight, widen(weight.quantization.scale), weight.quantization.zero_point,
                weight.quantization.quantized_dimension, source);
@@ -668,6 +682,7 @@ std::vector<TfliteConv> tflite_convolutions(const TfliteModel& model, const std:
           }
         }
       }
+      budget(bias, where);
       c.bias = decode(model, bias, scales, bias.quantization.zero_point, 0, source);
     }
     convs.push_back(std::move(c));

@@ -114,6 +114,7 @@ struct TfliteModel {
   std::vector<TfliteOperator> operators;  // in execution order
   std::vector<int32_t> inputs, outputs;
   std::vector<std::vector<uint8_t>> buffers;
+  size_t file_bytes = 0;  // the parsed file's size, which bounds what decoding may allocate
 };
 
 // `source` names the bytes in errors (the file path). Throws TfliteError.

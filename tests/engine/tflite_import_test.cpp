@@ -450,6 +450,24 @@ TEST_F(TfliteImportTest, TruncatedAndCorruptFilesGiveErrors) {
   EXPECT_GT(failed, 50);  // the structure is checked, not just read
 }
 
+// Operators whose tensors share buffers could make a small file decode to any multiple of
+// itself: here the classifier's operators listed 40 times over (as 40 x as many operators naming
+// the same weights would) are refused before their weights are decoded.
+TEST_F(TfliteImportTest, SharedBuffersCannotDecodeToMoreThanTheFile) {
+  REQUIRE_MODELS();
+  emt::TfliteModel model = emt::parse_tflite(read_bytes(models_dir() / kClassifier), "x.tflite");
+  const std::vector<emt::TfliteOperator> once = model.operators;
+  for (int copy = 1; copy < 40; ++copy)
+    model.operators.insert(model.operators.end(), once.begin(), once.end());
+  try {
+    emt::tflite_convolutions(model, "x.tflite");
+    ADD_FAILURE() << "40 copies of every weight decoded";
+  } catch (const emt::TfliteError& e) {
+    EXPECT_NE(std::string(e.what()).find("over one per byte of the"), std::string::npos)
+        << e.what();
+  }
+}
+
 // Every MobileNetV1 file of ../shared/models reads, with its width multiplier's channels.
 TEST_F(TfliteImportTest, ReadsEverySharedModel) {
   REQUIRE_MODELS();
