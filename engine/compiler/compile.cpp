@@ -185,7 +185,7 @@ class Compiler {
     }
     Inferred inferred;
     try {
-      step.op = find_op_schema(n.op)->create(n.attrs);
+      step.op = op_schema(n.id).create(n.attrs);
       inferred = step.op->infer(in_shapes);
     } catch (const OpError& e) {
       std::string shapes;

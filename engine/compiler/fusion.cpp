@@ -9,8 +9,8 @@
 namespace emt {
 namespace {
 
-bool is_conv(const std::string& op) { return op == "conv2d" || op == "conv_transpose2d"; }
-bool is_activation(const std::string& op) { return op == "relu" || op == "relu6"; }
+bool is_conv(OpId op) { return op == OpId::conv2d || op == OpId::conv_transpose2d; }
+bool is_activation(OpId op) { return op == OpId::relu || op == OpId::relu6; }
 
 // What one convolution absorbs: step indices, -1 for none; for a skip addition, also the
 // addition's other operand, which the convolution then reads as its residual.
@@ -36,21 +36,21 @@ class Fuser {
     std::vector<Absorbed> absorbed(p_.steps.size());
     for (size_t s = 0; s < p_.steps.size(); ++s) {
       const Step& step = p_.steps[s];
-      if (step.node->op == "dropout") {
+      if (step.node->id == OpId::dropout) {
         // Steps run in topological order, so the input's stand-in is already final.
         standin_[step.output] = standin_[step.inputs[0]];
         removed[s] = true;
         p_.elided_nodes.push_back(step.node->name);
         continue;
       }
-      if (!is_conv(step.node->op)) continue;
+      if (!is_conv(step.node->id)) continue;
       Absorbed& a = absorbed[s];
       int reader = sole_reader(step.output);
-      if (reader >= 0 && p_.steps[reader].node->op == "batch_norm") {
+      if (reader >= 0 && p_.steps[reader].node->id == OpId::batch_norm) {
         a.bn = reader;
         reader = sole_reader(p_.steps[reader].output);
       }
-      if (reader >= 0 && is_activation(p_.steps[reader].node->op)) a.act = reader;
+      if (reader >= 0 && is_activation(p_.steps[reader].node->id)) a.act = reader;
       if (a.bn >= 0) removed[a.bn] = true;
       if (a.act >= 0) removed[a.act] = true;
       absorb_skip_addition(static_cast<int>(s), a);
@@ -73,13 +73,13 @@ class Fuser {
   // before the convolution runs.
   void absorb_skip_addition(int s, Absorbed& a) const {
     const Step& step = p_.steps[s];
-    if (step.node->op != "conv2d" || step.impl != "onednn" || p_.precision != Precision::kFp32)
+    if (step.node->id != OpId::conv2d || step.impl != "onednn" || p_.precision != Precision::kFp32)
       return;
     const int last = a.act >= 0  ? p_.steps[a.act].output
                      : a.bn >= 0 ? p_.steps[a.bn].output
                                  : step.output;
     const int reader = sole_reader(last);
-    if (reader < 0 || p_.steps[reader].node->op != "add") return;
+    if (reader < 0 || p_.steps[reader].node->id != OpId::add) return;
     const std::vector<int>& operands = p_.steps[reader].inputs;
     const int other = operands[0] == last ? operands[1] : operands[0];
     const int producer = p_.values[other].producer;
@@ -105,7 +105,7 @@ class Fuser {
       fold.mean = bn.params.at(2);
       fold.var = bn.params.at(3);
       fold.eps = bn.node->attrs.get_float("eps");
-      fold.channel_axis = conv.node->op == "conv_transpose2d" ? 1 : 0;
+      fold.channel_axis = conv.node->id == OpId::conv_transpose2d ? 1 : 0;
       conv.params.insert(conv.params.end(), bn.params.begin(), bn.params.end());
       conv.fold = fold;
       conv.fused.push_back(bn.node);

@@ -68,7 +68,7 @@ std::vector<Target> select_targets(const Program& program, std::span<const std::
   const std::set<std::string> from_file(loaded.begin(), loaded.end());
   std::vector<Target> targets;
   for (const Step& step : program.steps) {
-    if (step.node->op != "batch_norm") continue;
+    if (step.node->id != OpId::batch_norm) continue;
     auto param = [&](BatchNormOp::Param p) { return program.params[step.params[p]].name; };
     Target t{step.node->name,
              step.node->attrs.get_float("eps"),

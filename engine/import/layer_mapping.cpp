@@ -63,8 +63,8 @@ std::string graph_activation(const Program& p, const Step& step) {
     const std::vector<int>& readers = p.values[value].consumers;
     if (readers.size() != 1) return "none";
     const Step& next = p.steps[readers[0]];
-    if (next.node->op == "relu" || next.node->op == "relu6") return next.node->op;
-    if (next.node->op != "batch_norm") return "none";
+    if (next.node->id == OpId::relu || next.node->id == OpId::relu6) return next.node->op;
+    if (next.node->id != OpId::batch_norm) return "none";
     value = next.output;
   }
   return "none";
@@ -81,7 +81,7 @@ ImportReport map_layers_onto_graph(const std::vector<SourceLayer>& layers,
   const Program program = compile(std::make_shared<const Graph>(model.graph()), 1);
   std::vector<const Step*> targets;
   for (const Step& step : program.steps)
-    if (step.node->op == "conv2d" || step.node->op == "dense") targets.push_back(&step);
+    if (step.node->id == OpId::conv2d || step.node->id == OpId::dense) targets.push_back(&step);
   if (layers.size() > targets.size() && !opt.stop_at_mismatch)
     fail("has " + std::to_string(layers.size()) + " convolution / fully connected layers, graph '" +
          model.graph().name + "' only " + std::to_string(targets.size()) +
@@ -124,7 +124,7 @@ ImportReport map_layers_onto_graph(const std::vector<SourceLayer>& layers,
     NamedTensor* weight = param(node.name + ".weight");
     if (!weight) fail("graph node '" + node.name + "' has no weight parameter");
     const std::vector<int>& readers = program.values[step.output].consumers;
-    const Step* bn = readers.size() == 1 && program.steps[readers[0]].node->op == "batch_norm"
+    const Step* bn = readers.size() == 1 && program.steps[readers[0]].node->id == OpId::batch_norm
                          ? &program.steps[readers[0]]
                          : nullptr;
     NamedTensor* own_bias = param(node.name + ".bias");
@@ -136,19 +136,19 @@ ImportReport map_layers_onto_graph(const std::vector<SourceLayer>& layers,
       // The file's weight as the node needs it: a 1x1 convolution on a 1x1 map is a dense layer
       // and vice versa.
       const bool file_is_1x1 = shape.size() == 4 && shape[2] == 1 && shape[3] == 1;
-      if (node.op == "dense" && file_is_1x1) {
+      if (node.id == OpId::dense && file_is_1x1) {
         if (c.in_h >= 0 && (c.in_h != 1 || c.in_w != 1))
           mismatch(layer + " is a 1x1 convolution on a " + std::to_string(c.in_h) + "x" +
                    std::to_string(c.in_w) + " map; " + ours + " is a dense layer");
         shape = {shape[0], shape[1]};
-      } else if (node.op == "conv2d" && shape.size() == 2) {
+      } else if (node.id == OpId::conv2d && shape.size() == 2) {
         shape = {shape[0], shape[1], 1, 1};
       }
       if (shape != weight->shape)
         mismatch(layer + " has weights " + shape_str(c.weight_shape) + " that do not fit " + ours +
                  ", whose weight is " + shape_str(weight->shape) +
                  ": the graph is not this network (layers are matched in order)");
-      if (node.op == "conv2d" && !c.fully_connected) {
+      if (node.id == OpId::conv2d && !c.fully_connected) {
         if (c.in_channels >= 0 && in[1] != c.in_channels)
           mismatch(layer + " reads " + std::to_string(c.in_channels) + " channels, " + ours +
                    " reads " + std::to_string(in[1]));
@@ -181,7 +181,7 @@ ImportReport map_layers_onto_graph(const std::vector<SourceLayer>& layers,
     }
 
     // Padding at the graph's input size (which may differ from the file's).
-    if (node.op == "conv2d" && !c.fully_connected && c.pad != SourceLayer::Pad::kUnchecked) {
+    if (node.id == OpId::conv2d && !c.fully_connected && c.pad != SourceLayer::Pad::kUnchecked) {
       const int64_t k = weight->shape[2];
       const int64_t stride = node.attrs.get_int("stride");
       const ConvPadding want =

@@ -32,12 +32,12 @@ std::vector<SourceLayer> onnx_backbone_layers(const std::string& model_bytes,
   std::vector<SourceLayer> layers;
   for (const Step& step : program.steps) {
     const Node& node = *step.node;
-    if (node.op != "conv2d" && node.op != "dense") continue;
+    if (node.id != OpId::conv2d && node.id != OpId::dense) continue;
     const NamedTensor* w = tensor(node.name + ".weight");
     if (!w) throw OnnxFormatError(source + ": node '" + node.name + "' has no weight");
     SourceLayer& l = layers.emplace_back();
     l.layer = "ONNX layer " + std::to_string(layers.size() - 1) + " ('" + node.name + "', " +
-              (node.op == "conv2d" ? "Conv" : "Gemm") + ")";
+              (node.id == OpId::conv2d ? "Conv" : "Gemm") + ")";
     l.weight_name = w->name;
     l.weight_shape = w->shape;
     l.weight = w->data;
@@ -46,7 +46,7 @@ std::vector<SourceLayer> onnx_backbone_layers(const std::string& model_bytes,
       l.bias = b->data;
     }
     const Shape& in = program.values[step.inputs[0]].shape;
-    if (node.op == "conv2d") {
+    if (node.id == OpId::conv2d) {
       l.in_channels = in[1];
       l.in_h = in[2];
       l.in_w = in[3];
@@ -60,7 +60,7 @@ std::vector<SourceLayer> onnx_backbone_layers(const std::string& model_bytes,
     l.activation = l.activation_label = graph_activation(program, step);
 
     const std::vector<int>& readers = program.values[step.output].consumers;
-    if (readers.size() == 1 && program.steps[readers[0]].node->op == "batch_norm") {
+    if (readers.size() == 1 && program.steps[readers[0]].node->id == OpId::batch_norm) {
       const Node& bn = *program.steps[readers[0]].node;
       SourceLayer::BatchNorm& s = l.bn.emplace();
       s.name = bn.name;

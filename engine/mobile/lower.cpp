@@ -112,19 +112,19 @@ class Lowering {
     desc.name = fusion_label(step);
     for (int v : step.inputs) desc.inputs.push_back(static_cast<uint32_t>(v));
     desc.output = static_cast<uint32_t>(step.output);
-    const std::string& op = step.node->op;
+    const OpId op = step.node->id;
     const Shape& input = program_.values[static_cast<size_t>(step.inputs.at(0))].shape;
-    if (op == "conv2d") {
+    if (op == OpId::conv2d) {
       const auto& conv = dynamic_cast<const Conv2dOp&>(*step.op);
       desc.kind = mobile::StepKind::kConv2d;
       desc.conv = conv_desc(conv.geometry(input), conv.activation());
       add_conv_params(step, desc);
-    } else if (op == "conv_transpose2d") {
+    } else if (op == OpId::conv_transpose2d) {
       const auto& conv = dynamic_cast<const ConvTranspose2dOp&>(*step.op);
       desc.kind = mobile::StepKind::kConvTranspose2d;
       desc.conv = conv_desc(conv.geometry(input), conv.activation());
       add_conv_params(step, desc);
-    } else if (op == "dense") {
+    } else if (op == OpId::dense) {
       desc.kind = mobile::StepKind::kDense;
       const std::vector<float>& weight = param(step.params.at(0));
       desc.weight = append(weight.data(), weight.size());
@@ -132,15 +132,15 @@ class Lowering {
         const std::vector<float>& bias = param(step.params[1]);
         desc.bias = append(bias.data(), bias.size());
       }
-    } else if (op == "add") {
+    } else if (op == OpId::add) {
       desc.kind = mobile::StepKind::kAdd;
-    } else if (op == "global_avg_pool") {
+    } else if (op == OpId::global_avg_pool) {
       desc.kind = mobile::StepKind::kGlobalAvgPool;
-    } else if (op == "relu") {
+    } else if (op == OpId::relu) {
       desc.kind = mobile::StepKind::kRelu;
-    } else if (op == "relu6") {
+    } else if (op == OpId::relu6) {
       desc.kind = mobile::StepKind::kRelu6;
-    } else if (op == "sigmoid") {
+    } else if (op == OpId::sigmoid) {
       desc.kind = mobile::StepKind::kSigmoid;
     } else {
       unsupported(step,

@@ -86,7 +86,7 @@ class Exporter {
   void resolve_dropouts() {
     for (size_t v = 0; v < source_.size(); ++v) source_[v] = static_cast<int>(v);
     for (const Step& step : program_.steps)
-      if (step.node->op == "dropout") source_[step.output] = source_[step.inputs.at(0)];
+      if (step.node->id == OpId::dropout) source_[step.output] = source_[step.inputs.at(0)];
   }
 
   // Graph inputs and public outputs keep their names; every other value keeps its node's name
@@ -101,8 +101,8 @@ class Exporter {
       const int value = program_.outputs.at(out.name);
       exports_.emplace_back(out.name, value);
       const int producer = program_.values[source_[value]].producer;
-      if (opt_.include_logits && producer >= 0 && program_.steps[producer].node->op == "sigmoid" &&
-          !is_public(out.name + "_logit"))
+      if (opt_.include_logits && producer >= 0 &&
+          program_.steps[producer].node->id == OpId::sigmoid && !is_public(out.name + "_logit"))
         exports_.emplace_back(out.name + "_logit", program_.steps[producer].inputs.at(0));
     }
     for (auto& [name, value] : exports_) {
@@ -146,12 +146,13 @@ class Exporter {
     std::vector<std::string> params;
     for (int p : step.params) params.push_back(add_initializer(program_.params[p].name));
 
-    if (n.op == "dropout") return;  // identity at inference; resolve_dropouts forwarded its name
+    if (n.id == OpId::dropout)
+      return;  // identity at inference; resolve_dropouts forwarded its name
     if (n.attrs.has("activation") && n.attrs.get_string("activation") != "none")
       throw GraphError(n.loc, "op '" + n.op + "' node '" + n.name + "': activation = \"" +
                                   n.attrs.get_string("activation") +
                                   "\" has no ONNX mapping here; write the relu as its own node");
-    if (n.op == "conv2d") {
+    if (n.id == OpId::conv2d) {
       const int64_t k = n.attrs.get_int("kernel"), s = n.attrs.get_int("stride");
       // The op's own resolution (explicit, automatic or TF SAME, which is asymmetric) for this
       // node's input size; ONNX orders pads [top, left, bottom, right].
@@ -164,7 +165,7 @@ class Exporter {
       ints(node, "pads", {pad.top, pad.left, pad.bottom, pad.right});
       ints(node, "dilations", {1, 1});
       int_attr(node, "group", group);
-    } else if (n.op == "conv_transpose2d") {
+    } else if (n.id == OpId::conv_transpose2d) {
       const int64_t k = n.attrs.get_int("kernel"), s = n.attrs.get_int("stride");
       const int64_t pad = n.attrs.get_int("pad") == -1 ? (k - 1) / 2 : n.attrs.get_int("pad");
       const int64_t out_pad = n.attrs.get_int("output_pad");
@@ -175,26 +176,26 @@ class Exporter {
       ints(node, "output_padding", {out_pad, out_pad});
       ints(node, "dilations", {1, 1});
       int_attr(node, "group", 1);
-    } else if (n.op == "batch_norm") {
+    } else if (n.id == OpId::batch_norm) {
       // Params in BatchNormOp order: gamma, beta, running_mean, running_var, as ONNX wants them.
       onnx::NodeProto* node = add_node("BatchNormalization", n.name, concat({x}, params), {y});
       float_attr(node, "epsilon", static_cast<float>(n.attrs.get_float("eps")));
       float_attr(node, "momentum", static_cast<float>(1.0 - n.attrs.get_float("momentum")));
-    } else if (n.op == "dense") {
+    } else if (n.id == OpId::dense) {
       onnx::NodeProto* node = add_node("Gemm", n.name, concat({x}, params), {y});
       int_attr(node, "transB", 1);
-    } else if (n.op == "global_avg_pool") {
+    } else if (n.id == OpId::global_avg_pool) {
       const std::string pooled = unique(n.name + "/pool");
       add_node("GlobalAveragePool", n.name + "/pool", {x}, {pooled});
       set_type(graph_.add_value_info(), pooled, {in_shape.at(0), in_shape.at(1), 1, 1});
       int_attr(add_node("Flatten", n.name, {pooled}, {y}), "axis", 1);
-    } else if (n.op == "relu") {
+    } else if (n.id == OpId::relu) {
       add_node("Relu", n.name, {x}, {y});
-    } else if (n.op == "relu6") {
+    } else if (n.id == OpId::relu6) {
       add_node("Clip", n.name, {x, scalar("clip_min", 0.0f), scalar("clip_max", 6.0f)}, {y});
-    } else if (n.op == "sigmoid") {
+    } else if (n.id == OpId::sigmoid) {
       add_node("Sigmoid", n.name, {x}, {y});
-    } else if (n.op == "add") {
+    } else if (n.id == OpId::add) {
       add_node("Add", n.name, {x, names_[step.inputs.at(1)]}, {y});
     } else {
       throw GraphError(
