@@ -162,8 +162,7 @@ constexpr int kAgreementImages = 64;
 Bf16Agreement bf16_agreement(const GraphFile& file, Executor& fp32, Executor& bf16) {
   const int64_t size = file.config.get_int("data.input_size");
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
-  const Normalization norm{static_cast<float>(file.config.get_float("data.norm_mean")),
-                           static_cast<float>(file.config.get_float("data.norm_std"))};
+  const Normalization norm = normalization(file.config);
   // Another seed than the default training set's, so that trained weights meet unseen images.
   const PhantomConfig phantom{.count = kAgreementImages, .seed = 7};
   Bf16Agreement result;

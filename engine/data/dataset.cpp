@@ -98,9 +98,8 @@ Dataset load_files(const Config& config, int channels) {
   const std::vector<int> groups =
       manifest_groups.empty() ? dup.group : combine_groups(group_ids(manifest_groups), dup.group);
 
-  const int size = static_cast<int>(config.get_int("data.input_size"));
-  const Normalization norm{static_cast<float>(config.get_float("data.norm_mean")),
-                           static_cast<float>(config.get_float("data.norm_std"))};
+  const int size = input_size(config);
+  const Normalization norm = normalization(config);
   const auto seed = static_cast<uint64_t>(config.get_int("data.seed"));
   Dataset data;
   data.samples.resize(raw.size());
@@ -135,9 +134,8 @@ Dataset load_dataset(const Config& config, int channels) {
   phantom.seed = static_cast<uint64_t>(config.get_int("data.seed"));
   phantom.min_side = static_cast<int>(config.get_int("data.phantom_min_side"));
   phantom.max_side = static_cast<int>(config.get_int("data.phantom_max_side"));
-  const int size = static_cast<int>(config.get_int("data.input_size"));
-  const Normalization norm{static_cast<float>(config.get_float("data.norm_mean")),
-                           static_cast<float>(config.get_float("data.norm_std"))};
+  const int size = input_size(config);
+  const Normalization norm = normalization(config);
 
   Dataset data;
   data.samples.resize(static_cast<size_t>(phantom.count));

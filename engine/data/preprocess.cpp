@@ -70,4 +70,11 @@ cv::Mat restore_mask(std::span<const float> probs, int input_size, cv::Size orig
   return mask;
 }
 
+Normalization normalization(const Config& config) {
+  return {static_cast<float>(config.get_float("data.norm_mean")),
+          static_cast<float>(config.get_float("data.norm_std"))};
+}
+
+int input_size(const Config& config) { return static_cast<int>(config.get_int("data.input_size")); }
+
 }  // namespace emt

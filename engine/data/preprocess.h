@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/data/phantom.h"
+#include "engine/dsl/config.h"
 
 namespace emt {
 
@@ -19,6 +20,11 @@ struct Normalization {
   float mean = 0.5f;
   float std = 0.25f;
 };
+
+// The settings' data.norm_mean and data.norm_std: the one place they are read.
+Normalization normalization(const Config& config);
+// data.input_size, the network's square input side in pixels.
+int input_size(const Config& config);
 
 struct Sample {
   std::string id;

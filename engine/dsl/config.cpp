@@ -60,7 +60,7 @@ const std::vector<ConfigKeySpec>& config_schema() {
        "images whose 48x48 signatures correlate above this share a split group"},
       {"data.count", i(2000), "phantom images generated"},
       {"data.seed", i(42), "phantom generation and split seed"},
-      {"data.input_size", i(64), "network input side in pixels (square)"},
+      {"data.input_size", i(64), "network input side in pixels (square)", 1},
       {"data.train_fraction", f(0.7), "stratified split: training share"},
       {"data.val_fraction", f(0.15), "stratified split: validation share (the rest is test)"},
       {"data.folds", i(0),

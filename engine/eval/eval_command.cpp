@@ -157,8 +157,7 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
 
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
   const Dataset data = load_dataset(config, channels);
-  const Normalization norm{static_cast<float>(config.get_float("data.norm_mean")),
-                           static_cast<float>(config.get_float("data.norm_std"))};
+  const Normalization norm = normalization(config);
   log(options.console, "data: " + data.description);
   for (const ReadIssue& issue : data.skipped)
     log(options.console, "skipped " + issue.path + ": " + issue.reason);

@@ -14,16 +14,15 @@ namespace emt {
 MobileCheck check_against_engine(const GraphFile& file, const SafetensorsFile& weights,
                                  const mobile::Artifact& artifact, int64_t images) {
   const Config& config = file.config;
-  const int input_size = static_cast<int>(config.get_int("data.input_size"));
+  const int side = input_size(config);
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
-  const Normalization norm{static_cast<float>(config.get_float("data.norm_mean")),
-                           static_cast<float>(config.get_float("data.norm_std"))};
+  const Normalization norm = normalization(config);
   PhantomConfig phantom;
   phantom.count = static_cast<int>(images);
   std::vector<Sample> samples;
   std::vector<float> pixels;
   for (int i = 0; i < phantom.count; ++i) {
-    samples.push_back(preprocess(generate_phantom(phantom, i), input_size, channels, norm));
+    samples.push_back(preprocess(generate_phantom(phantom, i), side, channels, norm));
     pixels.insert(pixels.end(), samples.back().image.begin(), samples.back().image.end());
   }
 

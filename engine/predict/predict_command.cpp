@@ -261,10 +261,9 @@ Job make_job(const GraphFile& file, const PredictCommandOptions& options, const 
   job.model = &model;
   job.predict = predict_options(config);
   job.channels = static_cast<int>(file.graph.inputs.front().shape.front());
-  job.input_size = static_cast<int>(config.get_int("data.input_size"));
+  job.input_size = input_size(config);
   job.limits = image_limits(config);
-  job.norm = {static_cast<float>(config.get_float("data.norm_mean")),
-              static_cast<float>(config.get_float("data.norm_std"))};
+  job.norm = normalization(config);
   for (const GraphOutput& o : file.graph.outputs) {
     job.has_cls = job.has_cls || o.name == kClassOutput;
     job.has_seg = job.has_seg || o.name == kMaskOutput;

@@ -52,8 +52,7 @@ Trainer::Trainer(Model& model, const Config& config, const Dataset& data)
       prefetch_batches_(config.get_int("train.prefetch_batches")),
       seed_(static_cast<uint64_t>(config.get_int("train.seed"))),
       augment_(augment_config(config)),
-      norm_{static_cast<float>(config.get_float("data.norm_mean")),
-            static_cast<float>(config.get_float("data.norm_std"))} {
+      norm_(normalization(config)) {
   OptimizerConfig opt;
   opt.kind = config.get_string("train.optimizer");
   opt.momentum = config.get_float("train.momentum");
