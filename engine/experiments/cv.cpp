@@ -195,6 +195,14 @@ CvReport cross_validation(const CvSpec& spec, const JobOptions& options) {
   check_spec(spec);
   const GraphFile probe = parse_graph_file(spec.graph, spec.overrides);
   const bool classifier = has_classifier(probe.graph);
+  // The job sets every run's target itself; a different one in the settings would be overridden
+  // without a word.
+  const double configured = probe.config.get_float("eval.target_sensitivity");
+  if (configured != 0 && configured != spec.target_sensitivity)
+    throw std::invalid_argument(
+        "cv: the settings give eval.target_sensitivity = " + format_number("%g", configured) +
+        " but the job's target is " + format_number("%g", spec.target_sensitivity) +
+        "; give the target once (--target-sensitivity)");
   std::vector<int64_t> seeds;
   for (int s = 0; s < spec.seeds; ++s) seeds.push_back(probe.config.get_int("train.seed") + s);
   nlohmann::json description = {{"experiment", "cv"},

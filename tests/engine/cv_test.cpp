@@ -242,6 +242,34 @@ TEST_F(CvJob, ARerunSkipsFinishedRunsAndReEvaluatesOnlyTheInterruptedOne) {
   EXPECT_THROW(emt::cross_validation(spec(2)), std::runtime_error);
 }
 
+TEST_F(CvJob, ASegmentationGraphIsSummarisedOnItsMasksAlone) {
+  std::string segmentation_only(emt::test::kTinyGraph);
+  const std::string outputs = R"(outputs = { cls = "cls_prob", seg = "seg_prob" })";
+  segmentation_only.replace(segmentation_only.find(outputs), outputs.size(),
+                            R"(outputs = { seg = "seg_prob" })");
+  emt::CvSpec cv = spec(1);
+  cv.graph = write("seg.toml", segmentation_only);
+  const emt::CvReport report = emt::cross_validation(cv);
+  EXPECT_TRUE(report.pooled.empty());
+  EXPECT_FALSE(fs::exists(cv.job_dir / emt::kPooledRocCsv));
+  const Csv runs = read_csv(cv.job_dir / emt::kCvRunsCsv);
+  ASSERT_EQ(runs.rows.size(), 2u);
+  const Csv summary = read_csv(cv.job_dir / emt::kCvSummaryCsv);
+  for (size_t m = 0; m < summary.rows.size(); ++m) {
+    const std::string metric = summary.at(m, "metric");
+    const bool mask = metric == "dsc" || metric == "iou";
+    EXPECT_EQ(summary.at(m, "n"), mask ? "2" : "0") << metric;
+    if (!mask) {
+      EXPECT_TRUE(std::isnan(runs.number(0, metric))) << metric;
+    }
+  }
+  EXPECT_TRUE(std::isnan(runs.number(0, "threshold")));
+  EXPECT_EQ(setting(cv.job_dir / "seed1_fold1", "eval", "target_sensitivity"), "0.0");
+  const std::string md = emt::read_file(cv.job_dir / emt::kCvReportMarkdown);
+  EXPECT_EQ(md.find("| ACC |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| DSC | 2 |"), std::string::npos) << md;
+}
+
 TEST_F(CvJob, BadFoldsSeedsOrTargetsAreRefusedBeforeAnyTraining) {
   emt::CvSpec cv = spec(1);
   cv.folds = 1;
@@ -250,6 +278,9 @@ TEST_F(CvJob, BadFoldsSeedsOrTargetsAreRefusedBeforeAnyTraining) {
   EXPECT_THROW(emt::cross_validation(cv), std::invalid_argument);
   cv = spec(1);
   cv.target_sensitivity = 1.5;
+  EXPECT_THROW(emt::cross_validation(cv), std::invalid_argument);
+  cv = spec(1);
+  cv.overrides.push_back("eval.target_sensitivity=0.95");  // not the job's 0.9
   EXPECT_THROW(emt::cross_validation(cv), std::invalid_argument);
   EXPECT_FALSE(fs::exists(cv.job_dir));
 }
