@@ -100,6 +100,9 @@ const std::vector<ConfigKeySpec>& config_schema() {
        "norms' statistics and affine terms, so that they start as the identity the file's "
        "folded weights assume (0: keep the file's values)"},
       {"eval.threshold", f(0.5), "malignant iff probability >= threshold"},
+      {"eval.target_sensitivity", f(0.0),
+       "engine run: choose the threshold on the validation split as the one reaching this "
+       "sensitivity, store it with the weights and score test at it (0: eval.threshold)"},
       {"eval.batch", i(32), "images per evaluation forward pass"},
       {"eval.flip_tta", AttrValue{false},
        "evaluation also runs each image mirrored left-right and averages: the classifier's "

@@ -18,8 +18,12 @@
 #include "engine/dsl/parser.h"
 #include "engine/eval/plots.h"
 #include "engine/experiments/charts.h"
+#include "engine/experiments/job_text.h"
+#include "engine/experiments/per_image_table.h"
+#include "engine/experiments/spread.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/run.h"
+#include "engine/train/run_threshold.h"
 
 namespace emt {
 namespace {
@@ -28,68 +32,28 @@ namespace fs = std::filesystem;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-// A CSV field: fixed six decimals, "nan" for an undefined metric.
-std::string csv(double v) { return std::isfinite(v) ? fmt("%.6f", v) : "nan"; }
-
-// The graph path as recorded in job.json: absolute and normalised, so "graphs/x.toml" and
-// "./graphs/x.toml" name the same job.
-std::string absolute_path(const fs::path& path) {
-  return fs::weakly_canonical(fs::absolute(path)).string();
-}
-
 void check_values(const std::vector<double>& values, const char* what) {
   if (values.empty()) throw std::invalid_argument(std::string(what) + ": no values");
   std::set<std::string> seen;
   for (double v : values) {
     if (!std::isfinite(v) || v <= 0)
-      throw std::invalid_argument(std::string(what) + ": " + fmt("%g", v) + " is not > 0");
+      throw std::invalid_argument(std::string(what) + ": " + format_number("%g", v) +
+                                  " is not > 0");
     if (!seen.insert(value_label(v)).second)
       throw std::invalid_argument(std::string(what) + ": " + value_label(v) + " given twice");
   }
 }
 
-bool has_output(const Graph& graph, const char* name) {
-  return std::any_of(graph.outputs.begin(), graph.outputs.end(),
-                     [&](const GraphOutput& o) { return o.name == name; });
-}
-
 // The mean and sample standard deviation of the finite values.
 std::pair<double, double> mean_sd(const std::vector<double>& values) {
-  std::vector<double> v;
-  for (double x : values)
-    if (std::isfinite(x)) v.push_back(x);
-  if (v.empty()) return {kNaN, kNaN};
-  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-  if (v.size() < 2) return {mean, kNaN};
-  double ss = 0;
-  for (double x : v) ss += (x - mean) * (x - mean);
-  return {mean, std::sqrt(ss / static_cast<double>(v.size() - 1))};
+  const Spread s = spread(values);
+  return {s.mean, s.sd};
 }
 
-void say(const JobOptions& options, const std::string& line) {
-  if (options.console) *options.console << line << "\n" << std::flush;
-}
-
-// The image ids of a per_image.csv, sorted. The id is everything before the last five fields,
-// so an id with a comma still reads whole.
+// The image ids of a run's per_image.csv, sorted.
 std::vector<std::string> test_image_ids(const fs::path& dir) {
-  std::istringstream in(read_file(dir / kPerImageFile));
-  std::string line;
-  std::getline(in, line);  // header
   std::vector<std::string> ids;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    size_t end = line.size();
-    for (int k = 0; k < 5 && end != std::string::npos && end > 0; ++k)
-      end = line.rfind(',', end - 1);
-    ids.push_back(end == std::string::npos ? line : line.substr(0, end));
-  }
+  for (const PerImageRow& row : read_per_image(dir)) ids.push_back(row.id);
   std::sort(ids.begin(), ids.end());
   return ids;
 }
@@ -116,12 +80,12 @@ std::vector<std::string> resolved_settings(const Config& config) {
 
 std::string percent(const Scores& s, double v) {
   if (!s.has_cls) return "-";
-  return std::isfinite(v) ? fmt("%.1f", 100 * v) : "n/a";
+  return std::isfinite(v) ? format_number("%.1f", 100 * v) : "n/a";
 }
 
 std::string fraction(const Scores& s, double v) {
   if (!s.has_seg) return "-";
-  return std::isfinite(v) ? fmt("%.2f", v) : "n/a";
+  return std::isfinite(v) ? format_number("%.2f", v) : "n/a";
 }
 
 }  // namespace
@@ -144,12 +108,12 @@ WpSweepReport wp_sweep(const WpSweepSpec& spec, const JobOptions& options) {
     throw std::invalid_argument("wp_sweep: folds must be at least 2, got " +
                                 std::to_string(spec.folds));
   const GraphFile probe = parse_graph_file(spec.graph, spec.overrides);
-  if (!has_output(probe.graph, kClassOutput))
+  if (!has_classifier(probe.graph))
     throw std::runtime_error(spec.graph.string() + ": graph '" + probe.graph.name + "' has no '" +
                              kClassOutput + "' output to sweep W_p for");
 
   claim_job_dir(spec.job_dir, {{"experiment", "wp_sweep"},
-                               {"graph", absolute_path(spec.graph)},
+                               {"graph", job_path(spec.graph)},
                                {"overrides", spec.overrides},
                                {"values", spec.values},
                                {"folds", spec.folds}});
@@ -163,8 +127,8 @@ WpSweepReport wp_sweep(const WpSweepSpec& spec, const JobOptions& options) {
       t.graph = spec.graph;
       t.overrides = spec.overrides;
       t.overrides.push_back(float_assignment("objective.w_p", wp));
-      t.overrides.push_back("data.folds=" + std::to_string(2 * spec.folds));
-      t.overrides.push_back("data.fold=" + std::to_string(2 * (f - 1)));
+      for (std::string& setting : fold_settings(f, spec.folds))
+        t.overrides.push_back(std::move(setting));
       trainings.push_back(std::move(t));
     }
   }
@@ -176,8 +140,9 @@ WpSweepReport wp_sweep(const WpSweepSpec& spec, const JobOptions& options) {
     const WpSweepRow row{spec.values[i / static_cast<size_t>(spec.folds)],
                          static_cast<int>(i % static_cast<size_t>(spec.folds)) + 1, results[i].dir,
                          results[i].test};
-    table += value_label(row.wp) + "," + std::to_string(row.fold) + "," + csv(row.test.acc) + "," +
-             csv(row.test.sen) + "," + csv(row.test.spe) + "," + csv(row.test.auc) + "\n";
+    table += value_label(row.wp) + "," + std::to_string(row.fold) + "," + csv_number(row.test.acc) +
+             "," + csv_number(row.test.sen) + "," + csv_number(row.test.spe) + "," +
+             csv_number(row.test.auc) + "\n";
     report.rows.push_back(row);
   }
   write_file_atomic(spec.job_dir / kWpSweepCsv, table);
@@ -206,10 +171,10 @@ WpSweepReport wp_sweep(const WpSweepSpec& spec, const JobOptions& options) {
     std::tie(m.mean.spe, m.sd.spe) = mean_sd(spe);
     std::tie(m.mean.auc, m.sd.auc) = mean_sd(auc);
     m.mean.dsc = m.mean.iou = m.sd.dsc = m.sd.iou = kNaN;
-    mean_table += value_label(wp) + "," + std::to_string(m.folds) + "," + csv(m.mean.acc) + "," +
-                  csv(m.mean.sen) + "," + csv(m.mean.spe) + "," + csv(m.mean.auc) + "," +
-                  csv(m.sd.acc) + "," + csv(m.sd.sen) + "," + csv(m.sd.spe) + "," + csv(m.sd.auc) +
-                  "\n";
+    mean_table += value_label(wp) + "," + std::to_string(m.folds) + "," + csv_number(m.mean.acc) +
+                  "," + csv_number(m.mean.sen) + "," + csv_number(m.mean.spe) + "," +
+                  csv_number(m.mean.auc) + "," + csv_number(m.sd.acc) + "," + csv_number(m.sd.sen) +
+                  "," + csv_number(m.sd.spe) + "," + csv_number(m.sd.auc) + "\n";
     report.means.push_back(m);
   }
   write_file_atomic(spec.job_dir / kWpSweepMeanCsv, mean_table);
@@ -234,9 +199,10 @@ WpSweepReport wp_sweep(const WpSweepSpec& spec, const JobOptions& options) {
                  "mean over " + folds + " folds (bars: +/- 1 sd)", sorted, series));
 
   for (const WpSweepMean& m : report.means)
-    say(options, "wp=" + value_label(m.wp) + ": mean acc " + fmt("%.3f", m.mean.acc) + " sen " +
-                     fmt("%.3f", m.mean.sen) + " spe " + fmt("%.3f", m.mean.spe) + " auc " +
-                     fmt("%.3f", m.mean.auc));
+    say(options, "wp=" + value_label(m.wp) + ": mean acc " + format_number("%.3f", m.mean.acc) +
+                     " sen " + format_number("%.3f", m.mean.sen) + " spe " +
+                     format_number("%.3f", m.mean.spe) + " auc " +
+                     format_number("%.3f", m.mean.auc));
   if (undefined)
     say(options, "note: " + std::to_string(undefined) +
                      " fold metrics are undefined (a test part without malignant or benign "
@@ -252,21 +218,24 @@ AblationReport ablation(const AblationSpec& spec, const JobOptions& options) {
   const GraphFile emtnet = parse_graph_file(spec.emtnet, spec.overrides);
   claim_job_dir(spec.job_dir, {{"experiment", "ablation"},
                                {"graphs",
-                                {{"emtnet", absolute_path(spec.emtnet)},
-                                 {"single_clf", absolute_path(spec.single_clf)},
-                                 {"single_sgm", absolute_path(spec.single_sgm)}}},
+                                {{"emtnet", job_path(spec.emtnet)},
+                                 {"single_clf", job_path(spec.single_clf)},
+                                 {"single_sgm", job_path(spec.single_sgm)}}},
                                {"overrides", spec.overrides}});
   const std::vector<std::string> shared = resolved_settings(emtnet.config);
+  // Single-SGM has no classifier whose threshold validation could choose.
+  std::vector<std::string> segmentation_only = shared;
+  segmentation_only.push_back("eval.target_sensitivity=0");
   const std::vector<TrainingSpec> trainings = {
       {"emt_net", "EMT-Net", spec.emtnet, spec.overrides},
       {"single_clf", "Single-CLF", spec.single_clf, shared},
-      {"single_sgm", "Single-SGM", spec.single_sgm, shared},
+      {"single_sgm", "Single-SGM", spec.single_sgm, segmentation_only},
   };
   const std::vector<TrainingResult> results = run_trainings(spec.job_dir, trainings, options);
 
   AblationReport report;
   std::string table = "model,dir,params,state_params,size_mb,acc,sen,spe,auc,dsc,iou\n";
-  const auto field = [](bool has, double v) { return has ? csv(v) : std::string(); };
+  const auto field = [](bool has, double v) { return has ? csv_number(v) : std::string(); };
   for (size_t i = 0; i < trainings.size(); ++i) {
     const GraphFile file = parse_graph_file(trainings[i].graph, trainings[i].overrides);
     const Program program = compile(std::make_shared<const Graph>(file.graph), 1);
@@ -279,7 +248,7 @@ AblationReport ablation(const AblationSpec& spec, const JobOptions& options) {
     row.test = results[i].test;
     const Scores& s = row.test;
     table += row.model + "," + trainings[i].name + "," + std::to_string(row.params) + "," +
-             std::to_string(row.state_params) + "," + csv(row.size_mb) + "," +
+             std::to_string(row.state_params) + "," + csv_number(row.size_mb) + "," +
              field(s.has_cls, s.acc) + "," + field(s.has_cls, s.sen) + "," +
              field(s.has_cls, s.spe) + "," + field(s.has_cls, s.auc) + "," +
              field(s.has_seg, s.dsc) + "," + field(s.has_seg, s.iou) + "\n";
@@ -296,10 +265,10 @@ AblationReport ablation(const AblationSpec& spec, const JobOptions& options) {
   md += "|---|---|---|---|---|---|---|---|\n";
   for (const AblationRow& r : report.rows) {
     const Scores& s = r.test;
-    md += "| " + r.model + " | " + fmt("%.1f", r.size_mb) + " | " +
-          fmt("%.2f", static_cast<double>(r.params) / 1e6) + " | " + percent(s, s.acc) + " | " +
-          percent(s, s.sen) + " | " + percent(s, s.spe) + " | " + fraction(s, s.dsc) + " | " +
-          fraction(s, s.iou) + " |\n";
+    md += "| " + r.model + " | " + format_number("%.1f", r.size_mb) + " | " +
+          format_number("%.2f", static_cast<double>(r.params) / 1e6) + " | " + percent(s, s.acc) +
+          " | " + percent(s, s.sen) + " | " + percent(s, s.spe) + " | " + fraction(s, s.dsc) +
+          " | " + fraction(s, s.iou) + " |\n";
   }
   md += "\n";
   const nlohmann::json& m0 = results[0].metrics;
@@ -311,8 +280,8 @@ AblationReport ablation(const AblationSpec& spec, const JobOptions& options) {
   const int64_t singles = report.rows[1].params + report.rows[2].params;
   if (singles > 0) {
     md += "EMT-Net has " +
-          fmt("%.1f",
-              100.0 * static_cast<double>(report.rows[0].params) / static_cast<double>(singles)) +
+          format_number("%.1f", 100.0 * static_cast<double>(report.rows[0].params) /
+                                    static_cast<double>(singles)) +
           "% of the parameters of Single-CLF + Single-SGM together (the paper: 61.5%).\n\n";
   }
   md +=
@@ -336,7 +305,7 @@ WeightGridReport weight_grid(const WeightGridSpec& spec, const JobOptions& optio
   check_values(spec.wc_values, "weight_grid W_c values");
   const GraphFile probe = parse_graph_file(spec.graph, spec.overrides);
   claim_job_dir(spec.job_dir, {{"experiment", "weight_grid"},
-                               {"graph", absolute_path(spec.graph)},
+                               {"graph", job_path(spec.graph)},
                                {"overrides", spec.overrides},
                                {"wp_values", spec.wp_values},
                                {"wc_values", spec.wc_values}});
@@ -365,10 +334,11 @@ WeightGridReport weight_grid(const WeightGridSpec& spec, const JobOptions& optio
     const WeightGridRow row{spec.wp_values[i / cols], spec.wc_values[i % cols], results[i].dir,
                             results[i].test, results[i].val};
     const Scores &t = row.test, &v = row.val;
-    table += value_label(row.wp) + "," + value_label(row.wc) + "," + csv(t.acc) + "," + csv(t.sen) +
-             "," + csv(t.spe) + "," + csv(t.auc) + "," + csv(t.dsc) + "," + csv(t.iou) + "," +
-             csv(v.acc) + "," + csv(v.sen) + "," + csv(v.spe) + "," + csv(v.auc) + "," +
-             csv(v.dsc) + "," + csv(v.iou) + "\n";
+    table += value_label(row.wp) + "," + value_label(row.wc) + "," + csv_number(t.acc) + "," +
+             csv_number(t.sen) + "," + csv_number(t.spe) + "," + csv_number(t.auc) + "," +
+             csv_number(t.dsc) + "," + csv_number(t.iou) + "," + csv_number(v.acc) + "," +
+             csv_number(v.sen) + "," + csv_number(v.spe) + "," + csv_number(v.auc) + "," +
+             csv_number(v.dsc) + "," + csv_number(v.iou) + "\n";
     if (i % cols == 0) {
       sen.values.emplace_back();
       spe.values.emplace_back();
@@ -390,10 +360,12 @@ WeightGridReport weight_grid(const WeightGridSpec& spec, const JobOptions& optio
 
   if (report.best_on_val >= 0) {
     const WeightGridRow& b = report.rows[static_cast<size_t>(report.best_on_val)];
-    say(options, "best on validation ((sen + spe) / 2 = " + fmt("%.3f", best) +
+    say(options, "best on validation ((sen + spe) / 2 = " + format_number("%.3f", best) +
                      "): wp=" + value_label(b.wp) + " wc=" + value_label(b.wc) + "; its test acc " +
-                     fmt("%.3f", b.test.acc) + " sen " + fmt("%.3f", b.test.sen) + " spe " +
-                     fmt("%.3f", b.test.spe) + " dsc " + fmt("%.3f", b.test.dsc));
+                     format_number("%.3f", b.test.acc) + " sen " +
+                     format_number("%.3f", b.test.sen) + " spe " +
+                     format_number("%.3f", b.test.spe) + " dsc " +
+                     format_number("%.3f", b.test.dsc));
   }
   say(options, "wrote " + (spec.job_dir / kGridCsv).string() + " and " + std::string(kGridPlot));
   return report;

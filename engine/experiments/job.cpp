@@ -188,6 +188,13 @@ std::vector<TrainingResult> run_trainings(const fs::path& job_dir,
   return results;
 }
 
+std::vector<std::string> fold_settings(int fold, int folds) {
+  if (folds < 2 || fold < 1 || fold > folds)
+    throw std::invalid_argument("fold_settings: fold " + std::to_string(fold) + " of " +
+                                std::to_string(folds) + " (folds >= 2, fold in 1 .. folds)");
+  return {"data.folds=" + std::to_string(2 * folds), "data.fold=" + std::to_string(2 * (fold - 1))};
+}
+
 std::string value_label(double v) {
   if (std::isfinite(v) && v == std::round(v) && std::abs(v) < 1e15) {
     char buf[32];

@@ -63,6 +63,12 @@ std::vector<TrainingResult> run_trainings(const std::filesystem::path& job_dir,
                                           std::span<const TrainingSpec> trainings,
                                           const JobOptions& options);
 
+// The settings of fold f (1-based) of the paper's F-fold cross-validation: data.folds = 2F,
+// data.fold = 2(f - 1), grouped_kfold's even folds, whose val and test parts are the F quarters
+// of a plain F-fold cross-validation, each halved (group_split.h). Across the F folds the test
+// parts are disjoint, and test and val parts together hold every image once.
+std::vector<std::string> fold_settings(int fold, int folds);
+
 // "2.0", "1.5", "10.0", "1.25": a setting value for labels and directory names.
 std::string value_label(double v);
 // "objective.w_p=1.5": the shortest text that parses back to exactly v.

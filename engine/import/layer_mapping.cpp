@@ -1,7 +1,6 @@
 // Mapping a file's layers onto a graph by structure (see layer_mapping.h).
 #include "engine/import/layer_mapping.h"
 
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -48,12 +47,6 @@ struct Mismatch {
 };
 
 }  // namespace
-
-std::string format_number(const char* format, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, value);
-  return buf;
-}
 
 std::string graph_activation(const Program& p, const Step& step) {
   if (step.node->attrs.has("activation") && step.node->attrs.get_string("activation") != "none")

@@ -11,6 +11,7 @@
 
 #include "engine/compiler/program.h"
 #include "engine/import/tflite.h"
+#include "engine/io/format_number.h"
 #include "engine/runtime/model.h"
 #include "ops/conv2d/conv2d.h"
 
@@ -74,8 +75,5 @@ ImportReport map_layers_onto_graph(const std::vector<SourceLayer>& layers,
 // The activation the graph applies to a step's output: a fused attribute, or the relu / relu6
 // that is the only reader (of the batch norm that is the only reader) of it; else "none".
 std::string graph_activation(const Program& p, const Step& step);
-
-// "%.9g"-style formatting of one value.
-std::string format_number(const char* format, double value);
 
 }  // namespace emt

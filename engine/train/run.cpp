@@ -12,6 +12,7 @@
 #include "engine/import/init_weights.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime/threading.h"
+#include "engine/train/run_threshold.h"
 #include "engine/train/trainer.h"
 
 namespace emt {
@@ -87,6 +88,7 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   // Data and settings are checked before the run directory exists, so a bad setting leaves
   // no half-made run behind.
   const int channels = static_cast<int>(file.graph.inputs.front().shape.front());
+  check_target_sensitivity(file);
   const Dataset data = load_dataset(config, channels);
   Model model(file, static_cast<uint64_t>(config.get_int("train.seed")), options.backend);
   // Pretrained initial weights replace the initialisation of the tensors they hold (a resumed
@@ -195,16 +197,29 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
              " (epoch " + std::to_string(state.epochs_done) +
              fmt(", data wait %.1f%%)", 100 * state.data_wait_fraction));
 
-  // The test split is scored once, with the weights that did best on validation.
-  model.params().load_tensors(read_safetensors(summary.dir / kWeightsFile),
-                              (summary.dir / kWeightsFile).string());
+  // The test split is scored once, with the weights that did best on validation, at the
+  // threshold eval.threshold gives or validation chooses.
+  SafetensorsFile best = read_safetensors(summary.dir / kWeightsFile);
+  model.params().load_tensors(best, (summary.dir / kWeightsFile).string());
   summary.best_epoch = state.best_epoch + 1;
   summary.train_images_per_s = state.images_per_s;
   summary.data_wait_fraction = state.data_wait_fraction;
-  summary.test = evaluate(model, data.samples, data.split.test, config.get_int("eval.batch"),
-                          config.get_float("eval.threshold"), predict_options(config));
+  const int64_t eval_batch = config.get_int("eval.batch");
+  EvalReport val = evaluate(model, data.samples, data.split.val, eval_batch,
+                            config.get_float("eval.threshold"), predict_options(config));
+  const RunThreshold threshold = choose_run_threshold(config, val);
+  if (threshold.target_sensitivity > 0) {
+    // Stored with the weights, so that eval and predict apply the validation's choice.
+    best.metadata["threshold"] = fmt("%.17g", threshold.value);
+    best.metadata["threshold_source"] = threshold.source;
+    write_safetensors(summary.dir / kWeightsFile, best);
+    log.line("operating point: threshold " + fmt("%.4f", threshold.value) + " (" +
+             threshold.source + fmt("; val sen %.3f spe %.3f)", val.cls.sen, val.cls.spe));
+  }
+  summary.test = evaluate(model, data.samples, data.split.test, eval_batch, threshold.value,
+                          predict_options(config));
   BootstrapOptions boot;  // the defaults `engine eval` uses: 2000 resamples, seed 42
-  boot.threshold = config.get_float("eval.threshold");
+  boot.threshold = threshold.value;
   summary.test_ci = bootstrap_metrics(summary.test.images, boot);
   nlohmann::json metrics = report_json(summary.test);
   add_intervals(metrics, summary.test_ci, summary.test.has_cls, summary.test.has_seg);
@@ -217,9 +232,13 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   metrics["data_wait_fraction"] = summary.data_wait_fraction;
   metrics["epochs_trained"] = state.epochs_done;
   metrics["stopped_early"] = summary.stopped_early;
-  metrics["val"] =
-      report_json(evaluate(model, data.samples, data.split.val, config.get_int("eval.batch"),
-                           config.get_float("eval.threshold"), predict_options(config)));
+  if (threshold.target_sensitivity > 0) {
+    metrics["threshold_source"] = threshold.source;
+    metrics["operating_point"] = {{"target_sensitivity", threshold.target_sensitivity},
+                                  {"threshold", threshold.value},
+                                  {"chosen_on", "val"}};
+  }
+  metrics["val"] = report_json(val);
   write_file_atomic(summary.dir / kMetricsFile, metrics.dump(2) + "\n");
   write_file_atomic(summary.dir / kPerImageFile, report_csv(summary.test));
   log.line("test (best epoch " + std::to_string(summary.best_epoch) + ", " +

@@ -15,6 +15,7 @@
 #include "engine/compiler/plan_report.h"
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
+#include "engine/experiments/cv.h"
 #include "engine/experiments/experiments.h"
 #include "engine/import/onnx_backbone.h"
 #include "engine/import/tflite.h"
@@ -84,8 +85,13 @@ commands:
                 cross-validation; --values, --folds; wp_sweep.csv/.png), ablation (EMT-Net vs
                 Single-CLF vs Single-SGM on one split; ablation.md; for GRAPH emtnet<S>.toml the
                 baselines are single_clf<S>.toml and single_sgm<S>.toml beside it, e.g.
-                single_clf_pretrained.toml) and grid (W_p x W_c, --wp, --wc; grid.csv, grid.png
-                heat maps of SEN and SPE)
+                single_clf_pretrained.toml), grid (W_p x W_c, --wp, --wc; grid.csv, grid.png
+                heat maps of SEN and SPE) and cv (--folds K x --seeds S trainings, train.seed
+                counting up from the graph's; each run chooses its epoch and, for sensitivity
+                --target-sensitivity (default 0.9), its threshold on its fold's val part and
+                scores its test part once; cv_runs.csv, cv_summary.csv/.json with mean, sd and
+                95% t interval of ACC/SEN/SPE/AUC/DSC/IoU, cv_report.md, pooled_roc.csv: each
+                seed's out-of-fold test ROC)
   bench GRAPH   time inference (batch 1 latency, batch 16 throughput) and training (batch 16)
                 at 224x224 with 1 and 2 threads, with ONNX Runtime and PyTorch run side by side
                 (run from the project root: ORT runs this engine's ONNX export via
@@ -128,7 +134,8 @@ options:
   --threshold T    eval: malignant iff probability >= T (default: the weights' threshold)
   --target-sensitivity S
                    eval: choose the threshold reaching sensitivity S on the val split and
-                   report the test split at it (and at the default threshold)
+                   report the test split at it (and at the default threshold); experiment
+                   cv: every run's target (eval.target_sensitivity, default 0.9)
   --split NAME     eval: all (default), train, val or test
   --bootstrap N    eval: bootstrap resamples for the 95% intervals (default 2000)
   -o FILE          export-onnx: the ONNX file to write; import-onnx: the graph file to write;
@@ -144,7 +151,7 @@ exit status: 0 success, 1 error in the graph, data or run, 2 bad command line
 struct Args {
   std::string command, graph, out, json, ort_model, weights, weights_out, experiment, tflite;
   std::vector<double> values, wc_values;
-  int folds = 4;
+  int folds = 4, seeds = 1;
   bool logits = false;
   std::optional<double> threshold, target_sensitivity;
   std::string split = "all";
@@ -245,6 +252,8 @@ Args parse_args(int argc, char** argv) {
       a.wc_values = parse_list(arg, value());
     } else if (arg == "--folds") {
       a.folds = static_cast<int>(parse_int(arg, value()));
+    } else if (arg == "--seeds") {
+      a.seeds = static_cast<int>(parse_int(arg, value()));
     } else if (arg == "--weights") {
       a.weights = value();
     } else if (arg == "--weights-out") {
@@ -302,14 +311,16 @@ Args parse_args(int argc, char** argv) {
   if (a.command == "experiment") {
     // engine experiment KIND [GRAPH]: the graph defaults to the one the paper's experiment uses.
     if (positional.size() < 2 || positional.size() > 3)
-      usage_error("experiment takes a kind (wp-sweep, ablation or grid) and optionally a graph");
+      usage_error(
+          "experiment takes a kind (wp-sweep, ablation, grid or cv) and optionally a graph");
     a.experiment = positional[1];
     const std::map<std::string, std::string> default_graph = {
         {"wp-sweep", "graphs/single_clf.toml"},
         {"ablation", "graphs/emtnet.toml"},
-        {"grid", "graphs/emtnet.toml"}};
+        {"grid", "graphs/emtnet.toml"},
+        {"cv", "graphs/emtnet.toml"}};
     if (!default_graph.count(a.experiment))
-      usage_error("unknown experiment '" + a.experiment + "' (wp-sweep, ablation or grid)");
+      usage_error("unknown experiment '" + a.experiment + "' (wp-sweep, ablation, grid or cv)");
     a.graph = positional.size() == 3 ? positional[2] : default_graph.at(a.experiment);
     if (a.out.empty()) usage_error("experiment needs --out DIR (re-running it resumes the job)");
     return a;
@@ -418,6 +429,12 @@ int run_experiment_command(const Args& args) {
     emt::ablation({graph, dir / ("single_clf" + suffix + ".toml"),
                    dir / ("single_sgm" + suffix + ".toml"), overrides, out},
                   job);
+  } else if (args.experiment == "cv") {
+    emt::CvSpec spec{graph, overrides, out};
+    spec.folds = args.folds;
+    spec.seeds = args.seeds;
+    if (args.target_sensitivity) spec.target_sensitivity = *args.target_sensitivity;
+    emt::cross_validation(spec, job);
   } else {
     emt::WeightGridSpec spec{graph, overrides, out};
     if (!args.values.empty()) spec.wp_values = args.values;
