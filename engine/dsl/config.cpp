@@ -103,6 +103,10 @@ const std::vector<ConfigKeySpec>& config_schema() {
       {"eval.target_sensitivity", f(0.0),
        "engine run: choose the threshold on the validation split as the one reaching this "
        "sensitivity, store it with the weights and score test at it (0: eval.threshold)"},
+      {"eval.calibrate", AttrValue{false},
+       "engine run: fit a temperature to the classifier on the validation split and fold it "
+       "into the logit layer of the saved weights (temperature scaling), before the operating "
+       "point is chosen; metrics.json reports the validation ECE before and after"},
       {"eval.batch", i(32), "images per evaluation forward pass"},
       {"eval.flip_tta", AttrValue{false},
        "evaluation also runs each image mirrored left-right and averages: the classifier's "

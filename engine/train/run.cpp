@@ -3,15 +3,18 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <string>
 
 #include "engine/eval/bootstrap.h"
 #include "engine/import/bn_calibration.h"
 #include "engine/import/init_weights.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime/threading.h"
+#include "engine/train/run_calibration.h"
 #include "engine/train/run_threshold.h"
 #include "engine/train/trainer.h"
 
@@ -205,17 +208,35 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
   summary.train_images_per_s = state.images_per_s;
   summary.data_wait_fraction = state.data_wait_fraction;
   const int64_t eval_batch = config.get_int("eval.batch");
-  EvalReport val = evaluate(model, data.samples, data.split.val, eval_batch,
-                            config.get_float("eval.threshold"), predict_options(config));
+  const auto score_val = [&] {
+    return evaluate(model, data.samples, data.split.val, eval_batch,
+                    config.get_float("eval.threshold"), predict_options(config));
+  };
+  EvalReport val = score_val();
+  std::optional<RunCalibration> calibration;
+  if (config.get_bool("eval.calibrate")) {
+    calibration = calibrate_classifier(model, val);
+    val = score_val();  // the operating point is chosen on the calibrated probabilities
+    best.tensors = model.params().to_tensors();
+    // A resumed finished run calibrates the calibrated weights again: the stored temperature
+    // is the product, the one the original logits were divided by.
+    const auto stored = best.metadata.find("temperature");
+    const double before = stored == best.metadata.end() ? 1.0 : std::stod(stored->second);
+    best.metadata["temperature"] = fmt("%.17g", before * calibration->temperature);
+    log.line(fmt("calibration: temperature %.4f folded into the classifier's logit layer; ",
+                 calibration->temperature) +
+             fmt("val ECE %.4f -> %.4f", calibration->val_ece_before, val.ece));
+  }
   const RunThreshold threshold = choose_run_threshold(config, val);
   if (threshold.target_sensitivity > 0) {
     // Stored with the weights, so that eval and predict apply the validation's choice.
     best.metadata["threshold"] = fmt("%.17g", threshold.value);
     best.metadata["threshold_source"] = threshold.source;
-    write_safetensors(summary.dir / kWeightsFile, best);
     log.line("operating point: threshold " + fmt("%.4f", threshold.value) + " (" +
              threshold.source + fmt("; val sen %.3f spe %.3f)", val.cls.sen, val.cls.spe));
   }
+  if (calibration || threshold.target_sensitivity > 0)
+    write_safetensors(summary.dir / kWeightsFile, best);
   summary.test = evaluate(model, data.samples, data.split.test, eval_batch, threshold.value,
                           predict_options(config));
   BootstrapOptions boot;  // the defaults `engine eval` uses: 2000 resamples, seed 42
@@ -238,6 +259,11 @@ RunSummary run_pipeline(const GraphFile& file, const RunOptions& options) {
                                   {"threshold", threshold.value},
                                   {"chosen_on", "val"}};
   }
+  if (calibration)
+    metrics["calibration"] = {{"temperature", calibration->temperature},
+                              {"fitted_on", "val"},
+                              {"val_ece_before", calibration->val_ece_before},
+                              {"val_ece_after", val.ece}};
   metrics["val"] = report_json(val);
   write_file_atomic(summary.dir / kMetricsFile, metrics.dump(2) + "\n");
   write_file_atomic(summary.dir / kPerImageFile, report_csv(summary.test));
