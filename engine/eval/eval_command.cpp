@@ -245,6 +245,8 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
                                 fmt("%.2f", report.cls.spe)};
     write_png(result.dir / kRocPlotFile,
               plot_roc(roc_curve(scored.probs, scored.labels), report.cls.auc, marker));
+    write_png(result.dir / kReliabilityPlotFile,
+              plot_reliability(reliability_bins(scored.probs, scored.labels), report.ece));
   }
   if (report.has_seg) {
     const auto written = write_overlays(model, data.samples, indices, report, norm,

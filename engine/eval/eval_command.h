@@ -60,6 +60,7 @@ EvalCommandResult run_eval(const GraphFile& file, const EvalCommandOptions& opti
 
 // The files an evaluation directory holds besides metrics.json and per_image.csv.
 inline constexpr const char* kRocPlotFile = "roc.png";
+inline constexpr const char* kReliabilityPlotFile = "reliability.png";
 inline constexpr const char* kOverlayDir = "overlays";
 
 }  // namespace emt

@@ -19,6 +19,7 @@ using draw::kPaper;
 using draw::put_text;
 
 const cv::Scalar kCurve(180, 90, 20), kMarker(40, 40, 220);  // BGR: blue curve, red marker
+const cv::Scalar kBar(235, 200, 160);                        // light blue
 const cv::Scalar kTruth(60, 200, 60), kPrediction(50, 50, 230);
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 
@@ -63,6 +64,12 @@ void outline(cv::Mat& img, const cv::Mat& mask, const cv::Scalar& colour) {
   cv::drawContours(img, contours, -1, colour, 1, cv::LINE_AA);
 }
 
+void dashed_diagonal(cv::Mat& canvas, const Axes& axes) {
+  for (int k = 0; k < 40; k += 2)
+    cv::line(canvas, axes.at(k / 40.0, k / 40.0), axes.at((k + 1) / 40.0, (k + 1) / 40.0),
+             cv::Scalar(150, 150, 150), 1, cv::LINE_AA);
+}
+
 constexpr int kCaptionHeight = 22, kGap = 4, kMinPanel = 160;
 
 }  // namespace
@@ -75,10 +82,7 @@ cv::Mat plot_roc(std::span<const std::pair<double, double>> curve, double auc,
       "ROC (AUC " + (std::isfinite(auc) ? draw::number("%.3f", auc) : std::string("n/a")) + ")";
   const Axes axes = draw_axes(canvas, title, "false positive rate (1 - specificity)",
                               "true positive rate (sensitivity)");
-  // The chance diagonal, dashed.
-  for (int k = 0; k < 40; k += 2)
-    cv::line(canvas, axes.at(k / 40.0, k / 40.0), axes.at((k + 1) / 40.0, (k + 1) / 40.0),
-             cv::Scalar(150, 150, 150), 1, cv::LINE_AA);
+  dashed_diagonal(canvas, axes);  // chance
   std::vector<cv::Point> line;
   for (const auto& [fpr, tpr] : curve)
     if (std::isfinite(fpr) && std::isfinite(tpr)) line.push_back(axes.at(fpr, tpr));
@@ -93,6 +97,25 @@ cv::Mat plot_roc(std::span<const std::pair<double, double>> curve, double auc,
              p + cv::Point(right_half ? -10 : 10, marker->tpr < 0.15 ? -12 : 18),
              right_half ? Align::kRight : Align::kLeft, 0.45, kMarker);
   }
+  return canvas;
+}
+
+cv::Mat plot_reliability(std::span<const ReliabilityBin> bins, double ece, int size) {
+  if (size < 200)
+    throw std::invalid_argument("plot_reliability: size " + std::to_string(size) + " < 200");
+  cv::Mat canvas(size, size, CV_8UC3, kPaper);
+  const std::string title =
+      "reliability (ECE " + (std::isfinite(ece) ? draw::number("%.3f", ece) : "n/a") + ")";
+  const Axes axes = draw_axes(canvas, title, "predicted probability of malignancy",
+                              "observed malignant fraction");
+  for (const ReliabilityBin& bin : bins) {
+    if (bin.count == 0) continue;
+    cv::rectangle(canvas, axes.at(bin.lower, 0), axes.at(bin.upper, bin.positive_rate), kBar,
+                  cv::FILLED);
+    cv::circle(canvas, axes.at(bin.mean_prob, bin.positive_rate), 4, kMarker, cv::FILLED,
+               cv::LINE_AA);
+  }
+  dashed_diagonal(canvas, axes);  // perfect calibration
   return canvas;
 }
 

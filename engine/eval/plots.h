@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "engine/data/preprocess.h"
+#include "engine/eval/calibration.h"
 
 namespace emt {
 
@@ -24,6 +25,12 @@ struct PlotMarker {
 // marker, when given, as a filled circle with its label. A NaN auc is shown as "n/a".
 cv::Mat plot_roc(std::span<const std::pair<double, double>> curve, double auc,
                  const std::optional<PlotMarker>& marker = std::nullopt, int size = 480);
+
+// A size x size BGR reliability diagram (size >= 200): per non-empty bin a bar from its lower to
+// its upper probability, as high as its observed positive rate, a dot at (mean probability,
+// positive rate), the dashed diagonal of perfect calibration and "reliability (ECE 0.043)" as
+// title.
+cv::Mat plot_reliability(std::span<const ReliabilityBin> bins, double ece, int size = 480);
 
 // One image for an overlay: grey pixels and two binary masks of the same side.
 struct OverlayImage {

@@ -265,6 +265,23 @@ TEST_F(EvalToolsPlots, RocPlotIsWrittenAsADecodablePng) {
   EXPECT_THROW(emt::plot_roc({}, 0.5, std::nullopt, 100), std::invalid_argument);
 }
 
+// One full bin at the top right ([0.9, 1], all malignant): its bar is the only light-blue area,
+// right of the middle and reaching the upper half; empty bins draw nothing.
+TEST_F(EvalToolsPlots, ReliabilityBarsStandWhereTheirBinsAre) {
+  std::vector<emt::ReliabilityBin> bins(10);
+  for (int k = 0; k < 10; ++k) bins[k] = {k / 10.0, (k + 1) / 10.0, 0, NAN, NAN};
+  bins[9] = {0.9, 1.0, 5, 0.95, 1.0};
+  const cv::Mat plot = emt::plot_reliability(bins, 0.05, 400);
+  ASSERT_EQ(plot.size(), cv::Size(400, 400));
+  cv::Mat bar;
+  cv::inRange(plot, cv::Scalar(235, 200, 160), cv::Scalar(235, 200, 160), bar);
+  ASSERT_GT(cv::countNonZero(bar), 200);
+  const cv::Rect box = cv::boundingRect(bar);
+  EXPECT_GT(box.x, 300);
+  EXPECT_LT(box.y, 100);
+  EXPECT_THROW(emt::plot_reliability(bins, 0.05, 100), std::invalid_argument);
+}
+
 TEST_F(EvalToolsPlots, OverlayShowsImageTruthAndPredictionSideBySide) {
   const int side = 32;
   emt::Sample sample;
@@ -344,7 +361,8 @@ class EvalToolsCommand : public emt::test::TempDirTest {
 TEST_F(EvalToolsCommand, WritesEveryFileAndMetricsAgreeWithPerImageRows) {
   const emt::EvalCommandResult result = emt::run_eval(file_, options("eval"));
   const fs::path out = dir_ / "eval";
-  for (const char* name : {emt::kMetricsFile, emt::kPerImageFile, emt::kRocPlotFile})
+  for (const char* name :
+       {emt::kMetricsFile, emt::kPerImageFile, emt::kRocPlotFile, emt::kReliabilityPlotFile})
     ASSERT_TRUE(fs::is_regular_file(out / name)) << name;
 
   const nlohmann::json metrics = nlohmann::json::parse(read_text(out / emt::kMetricsFile));
