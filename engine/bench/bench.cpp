@@ -15,7 +15,7 @@
 #include <random>
 
 #include "engine/bench/peak.h"
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
 #include "engine/eval/metrics.h"

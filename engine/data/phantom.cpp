@@ -8,9 +8,8 @@
 #include <random>
 #include <stdexcept>
 
-#include "engine/eval/plots.h"
-#include "engine/eval/plots.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/image_codec.h"
 #include "ops/core/parallel.h"
 
 namespace emt {

@@ -14,9 +14,9 @@
 #include "engine/eval/plots.h"
 #include "engine/eval/trained_weights.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/run_files.h"
 #include "engine/io/safetensors.h"
 #include "engine/runtime/model.h"
-#include "engine/train/run.h"
 
 namespace emt {
 namespace {

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/eval/calibration.h"
 #include "engine/eval/mask_regions.h"
 #include "engine/io/csv.h"

@@ -240,14 +240,4 @@ void Axes::frame(cv::Mat& canvas, const std::string& title, const std::string& x
 
 }  // namespace draw
 
-void write_png(const std::filesystem::path& path, const cv::Mat& image) {
-  std::vector<unsigned char> bytes;
-  try {
-    bytes = encode_png(image);
-  } catch (const std::runtime_error& e) {
-    throw std::runtime_error(path.string() + ": cannot encode the image as PNG: " + e.what());
-  }
-  write_file_atomic(path, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
-}
-
 }  // namespace emt

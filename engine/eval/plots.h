@@ -11,6 +11,7 @@
 
 #include "engine/data/preprocess.h"
 #include "engine/eval/calibration.h"
+#include "engine/io/image_codec.h"
 
 namespace emt {
 
@@ -95,9 +96,5 @@ struct Axes {
 };
 
 }  // namespace draw
-
-// PNG-encodes image and writes it with write_file_atomic. Throws std::runtime_error naming the
-// path when encoding or writing fails.
-void write_png(const std::filesystem::path& path, const cv::Mat& image);
 
 }  // namespace emt

@@ -13,7 +13,7 @@
 #include <tuple>
 
 #include "engine/compiler/program.h"
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/dsl/config.h"
 #include "engine/dsl/parser.h"
 #include "engine/eval/plots.h"

@@ -7,7 +7,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "ops/batch_norm/batch_norm.h"
 #include "ops/core/parallel.h"
 

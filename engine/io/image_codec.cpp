@@ -6,6 +6,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "engine/io/atomic_file.h"
+
 namespace emt {
 namespace {
 
@@ -60,6 +62,16 @@ std::vector<unsigned char> encode_png(const cv::Mat& image) {
   if (image.empty()) throw std::runtime_error("cannot encode an empty image as PNG");
   if (!codecs().encode_png(&image, &bytes, &error)) throw std::runtime_error(error);
   return bytes;
+}
+
+void write_png(const std::filesystem::path& path, const cv::Mat& image) {
+  std::vector<unsigned char> bytes;
+  try {
+    bytes = encode_png(image);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(path.string() + ": cannot encode the image as PNG: " + e.what());
+  }
+  write_file_atomic(path, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
 }
 
 }  // namespace emt

@@ -5,6 +5,7 @@
 // pay it.
 #pragma once
 
+#include <filesystem>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
@@ -22,5 +23,9 @@ cv::Mat decode_image(const std::string& bytes, const ImageLimits& limits);
 
 // The image as PNG file bytes; throws std::runtime_error when it cannot be encoded.
 std::vector<unsigned char> encode_png(const cv::Mat& image);
+
+// PNG-encodes image and writes it with write_file_atomic. Throws std::runtime_error naming the
+// path when encoding or writing fails.
+void write_png(const std::filesystem::path& path, const cv::Mat& image);
 
 }  // namespace emt

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
 #include "engine/runtime/model.h"

@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/eval/evaluate.h"
 #include "engine/eval/plots.h"
 #include "engine/eval/trained_weights.h"

@@ -8,6 +8,7 @@
 #include "engine/dsl/parser.h"
 #include "engine/eval/bootstrap.h"
 #include "engine/eval/evaluate.h"
+#include "engine/io/run_files.h"
 
 namespace emt {
 
@@ -29,14 +30,5 @@ struct RunSummary {
 };
 
 RunSummary run_pipeline(const GraphFile& file, const RunOptions& options);
-
-// The files a run directory holds.
-inline constexpr const char* kConfigFile = "config.toml";
-inline constexpr const char* kLogFile = "log.txt";
-inline constexpr const char* kMetricsFile = "metrics.json";
-inline constexpr const char* kPerImageFile = "per_image.csv";
-inline constexpr const char* kHistoryFile = "history.csv";
-inline constexpr const char* kWeightsFile = "weights.safetensors";
-inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";
 
 }  // namespace emt

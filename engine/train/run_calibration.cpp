@@ -1,6 +1,6 @@
 #include "engine/train/run_calibration.h"
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/eval/calibration.h"
 #include "engine/eval/operating_point.h"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/eval/operating_point.h"
 
 namespace emt {

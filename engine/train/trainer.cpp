@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/loader.h"
 
 namespace emt {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/compiler/plan_report.h"
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
 #include "engine/dsl/parser.h"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/dsl/parser.h"
 #include "engine/import/init_weights.h"
 #include "engine/import/tflite.h"

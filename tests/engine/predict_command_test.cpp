@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/preprocess.h"
 #include "engine/data/readers.h"
 #include "engine/dsl/parser.h"

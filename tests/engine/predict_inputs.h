@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/dsl/parser.h"
 #include "engine/io/safetensors.h"
 #include "engine/runtime/model.h"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/preprocess.h"
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"

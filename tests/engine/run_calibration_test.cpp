@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/dataset.h"
 #include "engine/eval/calibration.h"
 #include "engine/eval/operating_point.h"

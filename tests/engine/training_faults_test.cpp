@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/dataset.h"
 #include "engine/dsl/parser.h"
 #include "engine/runtime/executor.h"

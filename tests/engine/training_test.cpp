@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "engine/compiler/program.h"
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/data/dataset.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"

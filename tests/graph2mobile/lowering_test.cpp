@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 #include "engine/dsl/parser.h"
 #include "engine/mobile/lower.h"
 #include "engine/mobile/verify.h"

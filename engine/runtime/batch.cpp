@@ -1,4 +1,4 @@
-#include "engine/data/batch.h"
+#include "engine/runtime/batch.h"
 
 #include <algorithm>
 #include <stdexcept>
