@@ -335,6 +335,10 @@ void write_artifact(const Artifact& a, const fs::path& path) {
 }
 
 Artifact read_artifact(const fs::path& path) {
+  // A directory makes the stream throw a message without the path, a FIFO blocks the open.
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw std::runtime_error(path.string() + ": not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path.string() + ": cannot open");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -18,6 +18,18 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kTopLevelKeys = {"include", "graph", "block",  "objective", "data",
                                                 "train",   "eval",  "output", "augment"};
 
+// Why path cannot be read as a graph file ("" when it can): a directory or a FIFO (which would
+// block the read) is named as such rather than "not found".
+std::string not_a_graph_file(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::regular) return "";
+  if (status.type() == fs::file_type::not_found) return "not found";
+  if (status.type() == fs::file_type::directory) return "is a directory";
+  if (ec) return "cannot be read: " + ec.message();
+  return "is not a regular file";
+}
+
 class FileLoader {
  public:
   explicit FileLoader(Config& config) : config_(config) {}
@@ -37,7 +49,9 @@ class FileLoader {
 
  private:
   void load_include(const fs::path& path, const toml::value& include_site) {
-    const fs::path canonical = fs::weakly_canonical(path);
+    std::error_code ec;  // a symlink loop: reported below, by the file check
+    fs::path canonical = fs::weakly_canonical(path, ec);
+    if (ec) canonical = fs::absolute(path);
     if (std::find(stack_.begin(), stack_.end(), canonical) != stack_.end()) {
       std::string chain;
       for (const fs::path& p : stack_) chain += p.filename().string() + " -> ";
@@ -45,8 +59,8 @@ class FileLoader {
     }
     // A file included twice (a diamond: both heads and backbone include layers.toml) is read once.
     if (!loaded_.insert(canonical).second) return;
-    if (!fs::is_regular_file(canonical))
-      fail_at(include_site, "included graph file '" + path.string() + "' not found");
+    if (const std::string why = not_a_graph_file(canonical); !why.empty())
+      fail_at(include_site, "included graph file '" + path.string() + "' " + why);
     load_text(read_file(path), path.string(), canonical, &include_site);
   }
 
@@ -166,8 +180,8 @@ GraphFile parse_graph_text(const std::string& text, const std::string& name,
 }
 
 GraphFile parse_graph_file(const fs::path& path, const std::vector<std::string>& overrides) {
-  if (!fs::is_regular_file(path))
-    throw GraphError({path.string(), 0, 0}, "graph file '" + path.string() + "' not found");
+  if (const std::string why = not_a_graph_file(path); !why.empty())
+    throw GraphError({path.string(), 0, 0}, "graph file '" + path.string() + "' " + why);
   return parse_graph_text(read_file(path), path.string(), overrides);
 }
 

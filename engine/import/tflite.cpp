@@ -549,6 +549,10 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
 }
 
 TfliteModel read_tflite(const std::filesystem::path& path) {
+  // A directory makes the stream throw a message without the path, a FIFO blocks the open.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw TfliteError(path.string() + ": not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw TfliteError(path.string() + ": cannot open the file");
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),

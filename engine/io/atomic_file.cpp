@@ -1,6 +1,7 @@
 #include "engine/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,8 +41,14 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 }
 
 std::string read_file(const std::filesystem::path& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) throw_os_error(path, "cannot open", errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_os_error(path, "cannot read", errno);
+  if (S_ISDIR(st.st_mode)) throw_os_error(path, "cannot read", EISDIR);
+  if (!S_ISREG(st.st_mode))
+    throw std::runtime_error(path.string() + ": not a regular file (a FIFO, socket or device)");
   std::string bytes;
   char buffer[1 << 16];
   for (;;) {

@@ -12,7 +12,8 @@ namespace emt {
 // std::runtime_error naming the path and the OS error; the temp file never outlives a failure.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
-// Throws std::runtime_error naming the path and the OS error.
+// Throws std::runtime_error naming the path and the OS error, or saying that it is not a regular
+// file (a FIFO would block, a device never end).
 std::string read_file(const std::filesystem::path& path);
 
 }  // namespace emt

@@ -1,5 +1,6 @@
 #include "engine/runtime/params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -94,6 +95,14 @@ void ParamStore::load_tensors(const SafetensorsFile& file, const std::string& so
     if (t->shape != e.spec.shape)
       throw std::runtime_error(source + ": tensor '" + name + "' has shape " + shape_str(t->shape) +
                                ", the graph needs " + shape_str(e.spec.shape));
+    // A NaN weight need not show in the outputs (a relu can turn it into 0): predictions from
+    // it would be quietly wrong.
+    const auto bad =
+        std::find_if(t->data.begin(), t->data.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != t->data.end())
+      throw std::runtime_error(
+          source + ": tensor '" + name + "' element " + std::to_string(bad - t->data.begin()) +
+          " is " + (std::isnan(*bad) ? "NaN" : "infinite") + "; weights must be finite");
     e.value = t->data;
   }
 }

@@ -42,7 +42,8 @@ class ParamStore {
 
   // Weights plus batch-norm running statistics, in declaration order.
   std::vector<NamedTensor> to_tensors() const;
-  // Every parameter must be present with its exact shape; errors name the tensor and shapes.
+  // Every parameter must be present with its exact shape and finite values; errors name the
+  // tensor and shapes (or the first non-finite element).
   void load_tensors(const SafetensorsFile& file, const std::string& source);
 
   // Values are written in place by code the store never sees (optimizers, batch norm's running

@@ -20,6 +20,7 @@
 #include "engine/import/tflite.h"
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/skip_or_fail.h"
 
 namespace emt {
 namespace {
@@ -288,7 +289,7 @@ TEST_F(BnCalibrationTest, ImportedMobileNetInEmtNetPretrained) {
       (shared && *shared ? std::filesystem::path(shared) : root / ".." / "shared") / "models" /
       "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite";
   if (!std::filesystem::exists(tflite))
-    GTEST_SKIP() << "no " << tflite << " (set EMT_SHARED_DIR to the folder holding models/)";
+    EMT_SKIP_MISSING("no " << tflite << " (set EMT_SHARED_DIR to the folder holding models/)");
   GraphFile file =
       parse_graph_file(root / "graphs" / "emtnet_pretrained.toml", {"data.input_size=32"});
   file.graph.outputs.push_back({"backbone_out", "backbone", {}});

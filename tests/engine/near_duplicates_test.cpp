@@ -15,6 +15,7 @@
 
 #include "engine/data/phantom.h"
 #include "engine/data/readers.h"
+#include "tests/skip_or_fail.h"
 
 namespace emt {
 namespace {
@@ -168,7 +169,7 @@ std::vector<std::pair<std::string, std::string>> reference_pairs(const fs::path&
 TEST(NearDupBusi, FindsTheReferencePairs) {
   const fs::path busi = shared_dir() / "data" / "BUSI";
   if (!fs::exists(busi / "near_duplicates.csv")) {
-    GTEST_SKIP() << busi << " not found (set EMT_SHARED_DIR)";
+    EMT_SKIP_MISSING(busi << " not found (set EMT_SHARED_DIR)");
   }
   ReadOptions opts;
   opts.include_normal = true;  // the reference list spans all three classes

@@ -27,6 +27,7 @@
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/skip_or_fail.h"
 
 namespace {
 
@@ -48,11 +49,11 @@ fs::path models_dir() {
 constexpr const char* kClassifier = "mobilenet_v1_0.75_192_quant.tflite";
 constexpr const char* kExtractor = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite";
 
-#define REQUIRE_MODELS()                                                                   \
-  do {                                                                                     \
-    if (!fs::exists(models_dir() / kClassifier) || !fs::exists(models_dir() / kExtractor)) \
-      GTEST_SKIP() << "no TFLite models in " << models_dir()                               \
-                   << " (set EMT_SHARED_DIR to the folder holding models/)";               \
+#define REQUIRE_MODELS()                                                                          \
+  do {                                                                                            \
+    if (!fs::exists(models_dir() / kClassifier) || !fs::exists(models_dir() / kExtractor))        \
+      EMT_SKIP_MISSING("no TFLite models in "                                                     \
+                       << models_dir() << " (set EMT_SHARED_DIR to the folder holding models/)"); \
   } while (0)
 
 std::vector<uint8_t> read_bytes(const fs::path& path) {

@@ -42,6 +42,7 @@
 #include "engine/runtime/executor.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
+#include "tests/skip_or_fail.h"
 
 namespace {
 
@@ -412,8 +413,9 @@ class OnnxConformance : public ::testing::TestWithParam<Case> {
 TEST_P(OnnxConformance, Case) {
   const Case& c = GetParam();
   if (c.dir.empty())
-    GTEST_SKIP() << "ONNX's backend test data is not installed (apt-get install "
-                    "libonnx-testdata; tools/setup.sh does), or set EMT_ONNX_TESTDATA_DIR";
+    EMT_SKIP_MISSING(
+        "ONNX's backend test data is not installed (apt-get install libonnx-testdata; "
+        "tools/setup.sh does), or set EMT_ONNX_TESTDATA_DIR");
   const CaseResult r = run_case(c);
   if (r.outcome == Outcome::kSkipped) GTEST_SKIP() << r.detail;
   if (r.outcome == Outcome::kFailed) FAIL() << c.id << ": " << r.detail;
@@ -433,7 +435,7 @@ INSTANTIATE_TEST_SUITE_P(Onnx, OnnxConformance, ::testing::ValuesIn(cases_or_pla
 TEST(OnnxConformanceSummary, PerOp) {
   emt::init_threading(2);
   const std::vector<Case> cases = all_cases();
-  if (cases.empty()) GTEST_SKIP() << "ONNX's backend test data is not installed";
+  if (cases.empty()) EMT_SKIP_MISSING("ONNX's backend test data is not installed");
   struct Counts {
     int passed = 0, skipped = 0, total = 0;
   };

@@ -17,6 +17,7 @@
 #include "engine/onnx/export.h"
 #include "engine/runtime/model.h"
 #include "tests/engine/temp_dir_test.h"
+#include "tests/skip_or_fail.h"
 
 namespace {
 
@@ -135,7 +136,7 @@ nodes = [
 
 TEST_F(OnnxBackboneTest, FoldedReferenceModelInitialisesAll27BackboneConvolutions) {
   const fs::path ref = shared_root() / "reference" / "emtnet_ref.onnx";
-  if (!fs::exists(ref)) GTEST_SKIP() << ref << " is absent";
+  if (!fs::exists(ref)) EMT_SKIP_MISSING(ref << " is absent");
   const Model target(emt::parse_graph_file(source_root() / "graphs" / "emtnet.toml"), 1);
   const fs::path out = dir_ / "init.safetensors";
   const emt::ImportReport report = emt::import_onnx_backbone(ref, target, out);

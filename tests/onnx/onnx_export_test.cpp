@@ -25,6 +25,7 @@
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
 #include "tests/onnx/ort_runner.h"
+#include "tests/skip_or_fail.h"
 
 namespace {
 
@@ -73,7 +74,7 @@ class OnnxExportTest : public emt::test::TempDirTest {
     EXPECT_EQ(names, want);
 
     const std::string why = ort_unavailable();
-    if (!why.empty()) GTEST_SKIP() << "export checked, ONNX Runtime comparison skipped: " << why;
+    if (!why.empty()) EMT_SKIP_MISSING("export checked, ONNX Runtime comparison skipped: " << why);
 
     constexpr int64_t kBatch = 2;
     emt::Executor& ex = (reference ? *reference : model).executor(kBatch, Mode::kEval);

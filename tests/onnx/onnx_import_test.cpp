@@ -27,6 +27,7 @@
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
 #include "tests/onnx/ort_runner.h"
+#include "tests/skip_or_fail.h"
 
 namespace {
 
@@ -386,7 +387,7 @@ nodes = [
 TEST_F(OnnxImportTest, ReferenceModelMatchesOnnxRuntime) {
   const fs::path model_path = shared_dir() / "reference" / "emtnet_ref.onnx";
   if (!fs::exists(model_path))
-    GTEST_SKIP() << model_path << " is absent (set EMT_SHARED_DIR to the shared folder)";
+    EMT_SKIP_MISSING(model_path << " is absent (set EMT_SHARED_DIR to the shared folder)");
   const fs::path toml = dir_ / "emtnet_ref.toml", weights = dir_ / "emtnet_ref.safetensors";
   const emt::OnnxImport imported = emt::import_onnx(model_path, toml, weights);
   ASSERT_EQ(imported.inputs.size(), 1u);
@@ -402,7 +403,7 @@ TEST_F(OnnxImportTest, ReferenceModelMatchesOnnxRuntime) {
   EXPECT_EQ(params, 5112898 - 512 + 4 * 512);
 
   const std::string why = ort_unavailable();
-  if (!why.empty()) GTEST_SKIP() << "imported; ONNX Runtime comparison skipped: " << why;
+  if (!why.empty()) EMT_SKIP_MISSING("imported; ONNX Runtime comparison skipped: " << why);
   Model model(emt::parse_graph_file(toml), 1);
   model.params().load_tensors(emt::read_safetensors(weights), weights.string());
   const std::vector<float> input = random_input(3 * 224 * 224, 2024);
