@@ -17,6 +17,7 @@
 #include "engine/data/dataset.h"
 #include "engine/data/readers.h"
 #include "engine/io/image_header.h"
+#include "tests/engine/image_files.h"
 #include "tests/engine/temp_dir_test.h"
 
 namespace emt {
@@ -76,10 +77,7 @@ std::string png_header_only(uint32_t width, uint32_t height, int depth, int colo
 class ImageLimitsTest : public test::TempDirTest {
  protected:
   fs::path image(const std::string& name, const cv::Mat& m) {
-    const fs::path path = dir_ / name;
-    fs::create_directories(path.parent_path());
-    EXPECT_TRUE(cv::imwrite(path.string(), m)) << path;
-    return path;
+    return test::write_image(dir_, name, m);
   }
 
   // The message read_grey_image refuses `path` with under `limits`.

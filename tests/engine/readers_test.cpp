@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/engine/image_files.h"
 #include "tests/engine/temp_dir_test.h"
 
 namespace emt {
@@ -43,10 +44,7 @@ std::string encode(const std::string& ext, const cv::Mat& image) {
 class ReaderTest : public test::TempDirTest {
  protected:
   fs::path image(const std::string& name, const cv::Mat& m) {
-    const fs::path path = dir_ / name;
-    fs::create_directories(path.parent_path());
-    EXPECT_TRUE(cv::imwrite(path.string(), m)) << path;
-    return path;
+    return test::write_image(dir_, name, m);
   }
 
   // A BUSI-style sample: <cls>/<name>.png with <name>_mask.png.
