@@ -51,6 +51,10 @@ std::string read_bytes(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ReadFailure(path.string(), "file does not exist");
   if (fs::is_directory(path, ec)) throw ReadFailure(path.string(), "is a directory");
+  // A manifest can name anything: /dev/zero would be read until memory runs out, a FIFO would
+  // block the read for ever.
+  if (!fs::is_regular_file(path, ec))
+    throw ReadFailure(path.string(), "not a regular file (a device, FIFO or socket?)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ReadFailure(path.string(), "cannot open file");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
