@@ -37,9 +37,15 @@ build_fuzzers() {
 # the TFLite model of ../shared when it is there.
 make_seeds() {
   local seeds="$build/seeds"
-  [[ -f "$seeds/.made" ]] && return
+  # Remade when the seed writer changes.
+  [[ "$seeds/.made" -nt "$build/fuzz_seeds" ]] && return
   rm -rf "$seeds"
-  "$build/fuzz_seeds" "$seeds" /usr/share/libonnx-testdata/data/node
+  local node_tests=/usr/share/libonnx-testdata/data/node  # Debian's libonnx-testdata
+  if [[ -d "$node_tests" ]]; then
+    "$build/fuzz_seeds" "$seeds" "$node_tests"
+  else
+    "$build/fuzz_seeds" "$seeds"
+  fi
   mkdir -p "$seeds/graph" "$seeds/tflite"
   cp "$root"/graphs/*.toml "$root"/graphs/lib/*.toml "$seeds/graph/"
   local shared="${EMT_SHARED_DIR:-$root/../shared}"
@@ -72,16 +78,17 @@ run_target() {
     echo "fuzz: $target found a problem: the input is in $findings (log: $build/$target.log)" >&2
     return 1
   }
-  grep -E '(DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$build/$target.log"
+  grep -aE '(DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$build/$target.log"
 }
 
-build_fuzzers
-make_seeds
 if [[ "$1" == all ]]; then
-  for t in "${targets[@]}"; do run_target "$t" "$2"; done
+  chosen=("${targets[@]}")
 elif [[ " ${targets[*]} " == *" $1 "* ]]; then
-  run_target "$1" "$2"
+  chosen=("$1")
 else
   echo "fuzz: unknown target '$1' (${targets[*]} or all)" >&2
   exit 2
 fi
+build_fuzzers
+make_seeds
+for t in "${chosen[@]}"; do run_target "$t" "$2"; done
