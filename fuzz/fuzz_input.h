@@ -1,12 +1,14 @@
 // For fuzz targets whose reader takes a path: the input bytes written to a file in a folder of
-// this process's own (in /dev/shm when there is one, so a write per input stays cheap), removed
-// when the process exits.
+// this process's own, below $EMT_FUZZ_SCRATCH when set (tools/fuzz.sh sets it and removes it
+// after each run: libFuzzer ends with _Exit, which skips the destructor), else in /dev/shm when
+// there is one, so a write per input stays cheap.
 #pragma once
 
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -16,9 +18,12 @@ namespace emt::fuzz {
 class ScratchDir {
  public:
   ScratchDir() {
+    const char* scratch = std::getenv("EMT_FUZZ_SCRATCH");
     const std::filesystem::path shm = "/dev/shm";
-    const std::filesystem::path base =
-        std::filesystem::is_directory(shm) ? shm : std::filesystem::temp_directory_path();
+    const std::filesystem::path base = scratch && *scratch ? std::filesystem::path(scratch)
+                                       : std::filesystem::is_directory(shm)
+                                           ? shm
+                                           : std::filesystem::temp_directory_path();
     path_ = base / ("emt-fuzz-" + std::to_string(::getpid()));
     std::filesystem::create_directories(path_);
   }

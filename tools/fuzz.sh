@@ -61,6 +61,9 @@ run_target() {
   local target="$1" seconds="$2" fuzzer="$build/fuzz_$1"
   local options=(-max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=10)
   local regressions="$root/tests/fuzz_regressions/$target"
+  # Where the targets write each input as a file (fuzz/fuzz_input.h); emptied after each run.
+  export EMT_FUZZ_SCRATCH="$build/scratch"
+  trap 'rm -rf "$EMT_FUZZ_SCRATCH"' RETURN
   if compgen -G "$regressions/*" >/dev/null; then
     echo "fuzz: $target: replaying $(ls "$regressions" | wc -l) regression inputs"
     "$fuzzer" "${options[@]}" "$regressions"/* >"$build/$target.replay.log" 2>&1 || {
