@@ -2,8 +2,9 @@
 # One-step set-up for a fresh Debian 12 machine (run as root): installs the missing packages,
 # configures and builds (Release, -j2), then runs what was asked:
 #   tools/setup.sh run [engine run options]   train + evaluate EMT-Net on the built-in phantom data
-#   tools/setup.sh test                       the whole test suite (ctest), then the aarch64
-#                                             build's tests under qemu (build-aarch64/)
+#   tools/setup.sh test                       the whole test suite (ctest), the sanitized and
+#                                             fuzz runs, then the aarch64 build's tests under
+#                                             qemu (build-aarch64/)
 #   tools/setup.sh build                      set-up and build only (both builds)
 # Idempotent: packages already present are not touched, and the build is incremental.
 set -euo pipefail
@@ -17,12 +18,13 @@ shift || true
 # (ctest -L onnx-conformance). libsimde-dev compiles the NEON kernels on x86;
 # g++-aarch64-linux-gnu and qemu-user build the mobile runtime for ARM and run its tests.
 # ocl-icd-opencl-dev: oneDNN's CMake config looks for OpenCL (a Recommends of libdnnl-dev,
-# which --no-install-recommends leaves out).
+# which --no-install-recommends leaves out). clang and libclang-rt-14-dev: the libFuzzer
+# targets (fuzz/, tools/fuzz.sh).
 packages=(cmake g++ make pkg-config ccache
           libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev
           libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
           libonnx-testdata libsimde-dev g++-aarch64-linux-gnu qemu-user
-          ocl-icd-opencl-dev)
+          ocl-icd-opencl-dev clang libclang-rt-14-dev)
 # node and npm install onnxruntime-node (below), so the ONNX Runtime comparisons of the export
 # test run instead of skipping. Asked for by command, not package: a NodeSource nodejs bundles npm
 # and conflicts with Debian's npm package.
@@ -95,6 +97,8 @@ case "$mode" in
     (cd "$build" && ctest --output-on-failure -j2 "$@")
     echo "setup: the ops and mobile tests under AddressSanitizer + UBSan (build-asan/)"
     test_sanitized "$@"
+    echo "setup: every fuzz target for 15 s after replaying its regression inputs (build-fuzz/)"
+    EMT_FUZZ_JOBS=2 "$root/tools/fuzz.sh" all 15
     echo "setup: the aarch64 tests, under qemu-aarch64"
     cd "$build_arm" && exec ctest --output-on-failure -j2 "$@" ;;
   *) echo "setup: unknown mode '$mode' (run, test or build)" >&2; exit 2 ;;

@@ -51,7 +51,8 @@ std::string read_bytes(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ReadFailure(path.string(), "file does not exist");
   if (fs::is_directory(path, ec)) throw ReadFailure(path.string(), "is a directory");
-  // A FIFO would block the open until a writer comes, a device never end.
+  // A manifest can name anything: /dev/zero would be read until memory runs out, a FIFO would
+  // block the open until a writer comes.
   if (!fs::is_regular_file(path, ec))
     throw ReadFailure(path.string(), "not a regular file (a FIFO, socket or device)");
   std::ifstream in(path, std::ios::binary);

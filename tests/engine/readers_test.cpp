@@ -1,6 +1,7 @@
 #include "engine/data/readers.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -395,6 +396,28 @@ ok3.png,benign,absent_mask.png
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()), m + ":3: " + report.issues.front().reason);
   }
+}
+
+// Found by the csv fuzz target (tests/fuzz_regressions/csv/dev_zero.csv): a manifest naming
+// /dev/zero was read until the process ran out of memory; a FIFO would block for ever.
+TEST_F(ReaderTest, ManifestRowsNamingDevicesOrFifosAreBadData) {
+  const cv::Mat img = grey_pattern();
+  image("ok.png", img);
+  image("ok_mask.png", rect_mask(img.size(), {1, 1, 2, 2}));
+  const fs::path fifo = dir_ / "fifo.png";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path manifest = write("m.csv",
+                                  "image,label,mask\n/dev/zero,0,ok_mask.png\n"
+                                  "ok.png,1,fifo.png\n");
+  ReadReport report;
+  EXPECT_TRUE(read_csv_manifest(manifest, {}, report).empty());
+  ASSERT_EQ(report.issues.size(), 2u);
+  EXPECT_EQ(report.issues[0].path, manifest.string() + ":2");
+  EXPECT_EQ(report.issues[0].reason, "/dev/zero: not a regular file (a device, FIFO or socket?)");
+  EXPECT_EQ(report.issues[1].path, manifest.string() + ":3");
+  EXPECT_EQ(report.issues[1].reason,
+            fifo.string() + ": not a regular file (a device, FIFO or socket?)");
+  EXPECT_THROW(read_grey_image("/dev/zero", {}), std::runtime_error);
 }
 
 TEST_F(ReaderTest, ManifestHeaderProblemsThrowWithLocation) {
