@@ -413,10 +413,10 @@ TEST_F(ReaderTest, ManifestRowsNamingDevicesOrFifosAreBadData) {
   EXPECT_TRUE(read_csv_manifest(manifest, {}, report).empty());
   ASSERT_EQ(report.issues.size(), 2u);
   EXPECT_EQ(report.issues[0].path, manifest.string() + ":2");
-  EXPECT_EQ(report.issues[0].reason, "/dev/zero: not a regular file (a device, FIFO or socket?)");
+  EXPECT_EQ(report.issues[0].reason, "/dev/zero: not a regular file (a FIFO, socket or device)");
   EXPECT_EQ(report.issues[1].path, manifest.string() + ":3");
   EXPECT_EQ(report.issues[1].reason,
-            fifo.string() + ": not a regular file (a device, FIFO or socket?)");
+            fifo.string() + ": not a regular file (a FIFO, socket or device)");
   EXPECT_THROW(read_grey_image("/dev/zero", {}), std::runtime_error);
 }
 
