@@ -81,7 +81,8 @@ TailStrip tail_strip(int64_t x, int64_t last) {
   return {last - kLanes, static_cast<int>(x - (last - kLanes))};
 }
 
-float lane_sum(const Vec& v) {
+// Takes the unaligned view, so that a sum read straight from memory makes no aligned load.
+float lane_sum(const VecView& v) {
   float sum = 0;
   for (int i = 0; i < kLanes; ++i) sum += v[i];
   return sum;
