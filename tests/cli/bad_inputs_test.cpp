@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct Entry {
   int exit_code;
   std::string message;  // a fragment the output must hold
 };
+
+// GoogleTest prints a parameter into the ctest name; without this it prints the struct's bytes,
+// pointers included, so that names changed from build to build.
+void PrintTo(const Entry& entry, std::ostream* out) { *out << entry.name; }
 
 const std::vector<std::string> kPredict = {"--threads", "1", "--backend", "reference"};
 
