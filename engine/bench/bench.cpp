@@ -15,13 +15,13 @@
 #include <random>
 
 #include "engine/bench/peak.h"
-#include "engine/runtime/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
 #include "engine/eval/metrics.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/onnx/export.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/optimizer.h"

@@ -6,10 +6,10 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "engine/runtime/batch.h"
 #include "engine/eval/calibration.h"
 #include "engine/eval/mask_regions.h"
 #include "engine/io/csv.h"
+#include "engine/runtime/batch.h"
 
 namespace emt {
 namespace {

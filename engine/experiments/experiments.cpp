@@ -13,7 +13,6 @@
 #include <tuple>
 
 #include "engine/compiler/program.h"
-#include "engine/runtime/batch.h"
 #include "engine/dsl/config.h"
 #include "engine/dsl/parser.h"
 #include "engine/eval/plots.h"
@@ -22,6 +21,7 @@
 #include "engine/experiments/per_image_table.h"
 #include "engine/experiments/spread.h"
 #include "engine/io/atomic_file.h"
+#include "engine/runtime/batch.h"
 #include "engine/train/run.h"
 #include "engine/train/run_threshold.h"
 

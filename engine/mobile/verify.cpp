@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/runtime/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 #include "mobile/runtime.h"
 

@@ -1,7 +1,7 @@
 // ONNX import, spatial ops: Conv, ConvTranspose and BatchNormalization.
-#include "engine/onnx/importer.h"
-
 #include <algorithm>
+
+#include "engine/onnx/importer.h"
 
 namespace emt::onnx_import {
 

@@ -1,8 +1,8 @@
 // ONNX import, elementwise ops: Relu, Sigmoid, Add, Clip, Dropout and Identity.
-#include "engine/onnx/importer.h"
-
 #include <algorithm>
 #include <limits>
+
+#include "engine/onnx/importer.h"
 
 namespace emt::onnx_import {
 

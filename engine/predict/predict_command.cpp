@@ -13,7 +13,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/runtime/batch.h"
 #include "engine/eval/evaluate.h"
 #include "engine/eval/plots.h"
 #include "engine/eval/trained_weights.h"
@@ -21,6 +20,7 @@
 #include "engine/io/csv.h"
 #include "engine/predict/prediction_journal.h"
 #include "engine/predict/progress.h"
+#include "engine/runtime/batch.h"
 
 namespace emt {
 namespace {

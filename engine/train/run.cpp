@@ -3,8 +3,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>

@@ -1,8 +1,8 @@
 #include "engine/train/run_calibration.h"
 
-#include "engine/runtime/batch.h"
 #include "engine/eval/calibration.h"
 #include "engine/eval/operating_point.h"
+#include "engine/runtime/batch.h"
 
 namespace emt {
 namespace {

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/runtime/batch.h"
 #include "engine/eval/operating_point.h"
+#include "engine/runtime/batch.h"
 
 namespace emt {
 namespace {

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/runtime/batch.h"
 #include "engine/data/loader.h"
+#include "engine/runtime/batch.h"
 
 namespace emt {
 namespace {

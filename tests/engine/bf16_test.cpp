@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "engine/compiler/plan_report.h"
-#include "engine/runtime/batch.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
 #include "engine/dsl/parser.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 #include "ops/registry_onednn.h"
 

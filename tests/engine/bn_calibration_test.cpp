@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/dsl/parser.h"
 #include "engine/import/init_weights.h"
 #include "engine/import/tflite.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/threading.h"
 #include "tests/engine/temp_dir_test.h"
 #include "tests/skip_or_fail.h"

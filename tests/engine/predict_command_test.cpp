@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/data/preprocess.h"
 #include "engine/data/readers.h"
 #include "engine/dsl/parser.h"
@@ -22,6 +21,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/predict/journal.h"
 #include "engine/predict/prediction_journal.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "tests/engine/predict_inputs.h"

@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/dsl/parser.h"
 #include "engine/io/safetensors.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 
 namespace emt::test {

@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/data/preprocess.h"
 #include "engine/dsl/parser.h"
 #include "engine/eval/eval_command.h"
@@ -22,6 +21,7 @@
 #include "engine/eval/mask_regions.h"
 #include "engine/eval/metrics.h"
 #include "engine/io/safetensors.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "engine/train/run.h"

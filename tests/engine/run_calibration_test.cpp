@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/data/dataset.h"
 #include "engine/eval/calibration.h"
 #include "engine/eval/operating_point.h"
 #include "engine/eval/trained_weights.h"
 #include "engine/io/atomic_file.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/data/dataset.h"
 #include "engine/dsl/parser.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"

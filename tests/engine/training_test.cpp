@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "engine/compiler/program.h"
-#include "engine/runtime/batch.h"
 #include "engine/data/dataset.h"
 #include "engine/data/phantom.h"
 #include "engine/data/preprocess.h"
 #include "engine/dsl/parser.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/executor.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/params.h"

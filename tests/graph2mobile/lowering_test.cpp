@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/runtime/batch.h"
 #include "engine/dsl/parser.h"
 #include "engine/mobile/lower.h"
 #include "engine/mobile/verify.h"
+#include "engine/runtime/batch.h"
 #include "engine/runtime/model.h"
 #include "engine/runtime/threading.h"
 #include "mobile/artifact.h"
