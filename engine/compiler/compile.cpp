@@ -13,18 +13,6 @@
 namespace emt {
 namespace {
 
-// Block aliases may chain (a nested block's alias points at another alias); each hop goes one
-// block deeper, so a chain longer than the alias table is a broken graph, not a long one.
-std::string resolve_alias(const Graph& g, std::string name) {
-  for (size_t hops = 0; hops <= g.aliases.size(); ++hops) {
-    auto it = g.aliases.find(name);
-    if (it == g.aliases.end()) return name;
-    name = it->second;
-  }
-  throw std::logic_error("graph '" + g.name + "': block aliases form a cycle through '" + name +
-                         "'");
-}
-
 class Compiler {
  public:
   Compiler(std::shared_ptr<const Graph> graph, int64_t batch, Backend backend,
@@ -89,15 +77,13 @@ class Compiler {
   std::vector<const Node*> topological_order(const std::map<std::string, const Node*>& producers) {
     const size_t n = g_.nodes.size();
     std::vector<std::vector<size_t>> readers(n);
-    std::vector<size_t> pending(n, 0);
-    std::map<const Node*, std::vector<const Node*>> deps;
+    std::vector<size_t> pending(n, 0);  // inputs not yet ordered; nonzero at the end: a cycle
     for (size_t i = 0; i < n; ++i) {
       const Node& node = g_.nodes[i];
       for (const std::string& in : node.inputs) {
         const std::string target = resolve_alias(g_, in);
         auto it = producers.find(target);
         if (it != producers.end()) {
-          deps[&node].push_back(it->second);
           readers[static_cast<size_t>(it->second - g_.nodes.data())].push_back(i);
           ++pending[i];
         } else if (!p_.value_index.count(target)) {
@@ -109,29 +95,32 @@ class Compiler {
     for (size_t i = 0; i < n; ++i)
       if (pending[i] == 0) ready.push(i);
     std::vector<const Node*> order;
-    std::set<const Node*> done;
     while (!ready.empty()) {
       const size_t i = ready.top();
       ready.pop();
       order.push_back(&g_.nodes[i]);
-      done.insert(&g_.nodes[i]);
       for (size_t r : readers[i])
         if (--pending[r] == 0) ready.push(r);
     }
-    if (order.size() < n) throw_cycle(deps, done);
+    if (order.size() < n) throw_cycle(producers, pending);
     return order;
   }
 
-  [[noreturn]] void throw_cycle(std::map<const Node*, std::vector<const Node*>>& deps,
-                                const std::set<const Node*>& done) {
-    // Walk unfinished dependencies until a node repeats: that walk's tail is the cycle.
+  // Walks unordered producers from the first unordered node until a node repeats: that walk's
+  // tail is the cycle. Only the error path looks the producers up again.
+  [[noreturn]] void throw_cycle(const std::map<std::string, const Node*>& producers,
+                                const std::vector<size_t>& pending) {
+    const auto unordered = [&](const Node* n) { return pending[n - g_.nodes.data()] > 0; };
     const Node* start = nullptr;
-    for (const Node& n : g_.nodes) start = (!start && !done.count(&n)) ? &n : start;
+    for (const Node& n : g_.nodes) start = (!start && unordered(&n)) ? &n : start;
     std::vector<const Node*> path{start};
     std::map<const Node*, size_t> position{{start, 0}};
     for (;;) {
       const Node* next = nullptr;
-      for (const Node* d : deps[path.back()]) next = (!next && !done.count(d)) ? d : next;
+      for (const std::string& in : path.back()->inputs) {
+        auto it = producers.find(resolve_alias(g_, in));
+        if (!next && it != producers.end() && unordered(it->second)) next = it->second;
+      }
       if (auto seen = position.find(next); seen != position.end()) {
         std::string chain;
         for (size_t i = seen->second; i < path.size(); ++i) chain += path[i]->name + " <- ";

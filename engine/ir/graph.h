@@ -57,4 +57,8 @@ struct Graph {
   TensorLimits limits;
 };
 
+// The value a name stands for: block aliases may chain (a nested block's alias points at another
+// alias). std::logic_error for a chain longer than the alias table, which only a cycle makes.
+std::string resolve_alias(const Graph& graph, std::string name);
+
 }  // namespace emt

@@ -7,10 +7,8 @@
 namespace emt {
 namespace {
 
-const Node& producer(const Graph& graph, std::string name) {
-  for (auto alias = graph.aliases.find(name); alias != graph.aliases.end();
-       alias = graph.aliases.find(name))
-    name = alias->second;
+const Node& producer(const Graph& graph, const std::string& value) {
+  const std::string name = resolve_alias(graph, value);
   for (const Node& node : graph.nodes)
     if (node.name == name) return node;
   throw GraphError(graph.loc, "eval.calibrate: no node computes '" + name + "'");
