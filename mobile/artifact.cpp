@@ -72,7 +72,8 @@ class Reader {
     return count;
   }
   void get_floats(std::vector<float>& out, uint64_t count, const char* what) {
-    need(count * sizeof(float), what);
+    // Divided, not multiplied: the count is the file's and could overflow the byte size.
+    if (count > (bytes_.size() - at_) / sizeof(float)) fail(std::string("truncated in ") + what);
     out.resize(count);
     if (count == 0) return;  // memcpy must not see the empty vector's null data()
     std::memcpy(out.data(), bytes_.data() + at_, count * sizeof(float));

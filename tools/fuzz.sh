@@ -2,7 +2,8 @@
 # The libFuzzer targets of fuzz/ (clang, AddressSanitizer + UBSan):
 #   tools/fuzz.sh TARGET SECONDS   build (if needed), replay tests/fuzz_regressions/TARGET/, then
 #                                  fuzz TARGET for SECONDS from its seeds and saved corpus
-#   tools/fuzz.sh all SECONDS      the same for every target, one after the other
+#   tools/fuzz.sh all SECONDS      the readers' unit suites under the same sanitizers
+#                                  (sanitized_reader_tests), then every target, one after another
 # Targets: graph safetensors image csv onnx tflite emtm. A crash, sanitizer report, leak, hang
 # (over 10 s for one input) or an input needing over 2 GB stops the script with a non-zero exit;
 # libFuzzer saves the input under build-fuzz/findings/TARGET/. Copy it into
@@ -94,4 +95,12 @@ else
 fi
 build_fuzzers
 make_seeds
+if [[ "$1" == all ]]; then
+  echo "fuzz: the readers' unit suites under AddressSanitizer + UBSan (sanitized_reader_tests)"
+  (cd "$root" && EMT_SOURCE_DIR="$root" ASAN_OPTIONS=detect_leaks=1 \
+    "$build/sanitized_reader_tests" --gtest_brief=1) || {
+    echo "fuzz: a reader's unit test failed under the sanitizers" >&2
+    exit 1
+  }
+fi
 for t in "${chosen[@]}"; do run_target "$t" "$2"; done

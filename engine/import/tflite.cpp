@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <limits>
 #include <optional>
 #include <utility>
 
@@ -31,6 +30,16 @@ class Bytes {
 
   uint64_t size() const { return data_.size(); }
 
+  // Tables and vectors may be shared (every tensor of a file can name one table), so what is
+  // copied out is counted: at most twice the file plus kCopySlack, whatever the sharing.
+  void charge(uint64_t bytes, const char* what) const {
+    copied_ += bytes;
+    if (copied_ > 2 * data_.size() + kCopySlack)
+      fail(std::string(what) + ": reading the file would copy out over " + std::to_string(copied_) +
+           " bytes, more than twice its " + std::to_string(data_.size()) +
+           " bytes: its tables or vectors are shared (corrupt)");
+  }
+
   // Throws unless [pos, pos + len) lies inside the file.
   void need(uint64_t pos, uint64_t len, const char* what) const {
     if (pos > data_.size() || len > data_.size() - pos)
@@ -50,8 +59,10 @@ class Bytes {
   const uint8_t* at(uint64_t pos) const { return data_.data() + pos; }
 
  private:
+  static constexpr uint64_t kCopySlack = uint64_t{1} << 20;
   std::span<const uint8_t> data_;
   const std::string& source_;
+  mutable uint64_t copied_ = 0;
 };
 
 // A vector's elements: count of them from `data` on, already checked to lie in the file.
@@ -126,12 +137,14 @@ class Table {
 
   std::string str(int index, const char* what) const {
     const Vec v = vec(index, 1, what);
+    b_->charge(v.count, what);
     return std::string(reinterpret_cast<const char*>(b_->at(v.data)), v.count);
   }
 
   template <class T>
   std::vector<T> scalars(int index, const char* what) const {
     const Vec v = vec(index, sizeof(T), what);
+    b_->charge(uint64_t{v.count} * sizeof(T), what);
     std::vector<T> out(v.count);
     if (v.count) std::memcpy(out.data(), b_->at(v.data), v.count * sizeof(T));
     return out;
@@ -283,13 +296,7 @@ std::string dims_str(const std::vector<int32_t>& shape) {
 
 // Number of elements, or -1 when it overflows or a dimension is negative.
 int64_t element_count(const std::vector<int32_t>& shape) {
-  int64_t n = 1;
-  for (int32_t d : shape) {
-    if (d < 0) return -1;
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return -1;
-    n *= d;
-  }
-  return n;
+  return product_if_representable(shape).value_or(-1);
 }
 
 // The tensor's stored values as float, with one scale (and zero point) per channel of axis
@@ -309,8 +316,9 @@ std::vector<float> decode(const TfliteModel& model, const TfliteTensor& t,
   const std::vector<uint8_t>& data = model.buffers[t.buffer];
   if (static_cast<uint64_t>(n) > data.size() ||
       static_cast<uint64_t>(n) * static_cast<uint64_t>(size) != data.size())
-    fail("of shape " + dims_str(t.shape) + " and type " + tflite_type_name(t.type) + " needs " +
-         std::to_string(n * size) + " bytes, its buffer holds " + std::to_string(data.size()));
+    fail("of shape " + dims_str(t.shape) + " and type " + tflite_type_name(t.type) + " (" +
+         std::to_string(n) + " values of " + std::to_string(size) + " bytes) does not fit its " +
+         std::to_string(data.size()) + "-byte buffer");
   std::vector<float> out(static_cast<size_t>(n));
   if (t.type == static_cast<int>(TfliteType::kFloat32)) {
     if (n) std::memcpy(out.data(), data.data(), data.size());
@@ -463,6 +471,7 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
   const Vec code_vec = root.vec(field::kModelOperatorCodes, 4, "Model.operator_codes");
   for (uint32_t i = 0; i < code_vec.count; ++i) {
     const Table c = Table::element(b, code_vec, i, "OperatorCode");
+    b.charge(sizeof(Code), "OperatorCode");
     // Codes past 127 live in the int32 field, with the old byte field saturated at 127.
     const int deprecated = c.scalar<int8_t>(field::kCodeDeprecatedBuiltin, 0);
     const int builtin = c.scalar<int32_t>(field::kCodeBuiltin, 0);
@@ -475,8 +484,10 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
   const Vec buffer_vec = root.vec(field::kModelBuffers, 4, "Model.buffers");
   for (uint32_t i = 0; i < buffer_vec.count; ++i) {
     const Table buffer = Table::element(b, buffer_vec, i, "Buffer");
+    b.charge(sizeof(std::vector<uint8_t>), "Buffer");
     model.buffers.emplace_back();
     const Vec bytes = buffer.vec(field::kBufferData, 1, "Buffer.data");
+    b.charge(bytes.count, "Buffer.data");
     if (bytes.count) {
       model.buffers[i].assign(b.at(bytes.data), b.at(bytes.data) + bytes.count);
       continue;
@@ -486,6 +497,7 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
     const uint64_t size = buffer.scalar<uint64_t>(field::kBufferSize, 0);
     if (offset > 1) {
       b.need(offset, size, "Buffer data outside the FlatBuffer");
+      b.charge(size, "Buffer data outside the FlatBuffer");
       model.buffers[i].assign(b.at(offset), b.at(offset) + size);
     }
   }
@@ -498,6 +510,7 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
   const Vec tensor_vec = graph.vec(field::kGraphTensors, 4, "SubGraph.tensors");
   for (uint32_t i = 0; i < tensor_vec.count; ++i) {
     const Table t = Table::element(b, tensor_vec, i, "Tensor");
+    b.charge(sizeof(TfliteTensor), "Tensor");
     TfliteTensor tensor;
     tensor.name = t.str(field::kTensorName, "Tensor.name");
     const std::string where = "tensor " + std::to_string(i) + " '" + tensor.name + "'";
@@ -531,12 +544,14 @@ TfliteModel parse_tflite(std::span<const uint8_t> data, const std::string& sourc
   const Vec op_vec = graph.vec(field::kGraphOperators, 4, "SubGraph.operators");
   for (uint32_t i = 0; i < op_vec.count; ++i) {
     const Table t = Table::element(b, op_vec, i, "Operator");
+    b.charge(sizeof(TfliteOperator), "Operator");
     TfliteOperator op;
     const uint32_t code = t.scalar<uint32_t>(field::kOpCodeIndex, 0);
     if (code >= codes.size())
       b.fail("operator " + std::to_string(i) + " names operator code " + std::to_string(code) +
              " of " + std::to_string(codes.size()));
     op.builtin = codes[code].builtin;
+    b.charge(codes[code].custom.size(), "OperatorCode.custom_code");
     op.custom_code = codes[code].custom;
     const std::string where = "operator " + std::to_string(i) + " (" + op.name() + ")";
     op.inputs = tensor_indices(b, t, field::kOpInputs, "Operator.inputs", n_tensors, where, true);

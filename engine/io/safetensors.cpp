@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "engine/io/atomic_file.h"
+#include "ops/core/checked_size.h"
 
 namespace emt {
 namespace {
@@ -26,9 +27,68 @@ constexpr char kMetadataKey[] = "__metadata__";
   throw std::runtime_error(path.string() + ": " + reason);
 }
 
-std::string tensor_ref(const std::string& name) {
-  return "tensor '" + name + "'";
-}
+class HeaderShapeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Refuses, before nlohmann builds its tree, what no safetensors header holds: nesting below
+// {"name": {"key": [numbers]}}, arrays longer than a shape, a name that is not an object. The
+// tree then costs at most ~24 bytes per header byte (README, "Limits"); unchecked, JSON's
+// smallest values ({} or 0 in one long array) cost up to 43. A SAX pass, not a parse callback:
+// nlohmann's callback parser is quadratic in the number of entries.
+class HeaderShapeCheck : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool null() override { return scalar("null"); }
+  bool boolean(bool) override { return scalar("boolean"); }
+  bool number_integer(number_integer_t) override { return scalar("number"); }
+  bool number_unsigned(number_unsigned_t) override { return scalar("number"); }
+  bool number_float(number_float_t, const string_t&) override { return scalar("number"); }
+  bool string(string_t&) override { return scalar("string"); }
+  bool binary(binary_t&) override { return scalar("binary value"); }
+  bool start_object(std::size_t) override {
+    if (in_array_ || ++objects_ > 2)
+      throw HeaderShapeError("nests an object below a tensor's entry");
+    return true;
+  }
+  bool end_object() override {
+    --objects_;
+    return true;
+  }
+  bool key(string_t&) override { return true; }
+  bool start_array(std::size_t) override {
+    if (objects_ == 0) throw HeaderShapeError("must be a JSON object");
+    if (objects_ != 2 || in_array_) throw HeaderShapeError("has an array outside a tensor's entry");
+    in_array_ = true;
+    array_values_ = 0;
+    return true;
+  }
+  bool end_array() override {
+    in_array_ = false;
+    return true;
+  }
+  // The tree parse that follows reports the error in full.
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  static constexpr int kMaxArrayValues = 16;
+
+  bool scalar(const char* kind) {
+    if (objects_ == 1 && !in_array_)
+      throw HeaderShapeError(std::string("has a top-level ") + kind + ", not an object");
+    if (in_array_ && ++array_values_ > kMaxArrayValues)
+      throw HeaderShapeError("has an array of over " + std::to_string(kMaxArrayValues) + " values");
+    return true;
+  }
+
+  int objects_ = 0;
+  bool in_array_ = false;
+  int array_values_ = 0;
+};
+
+std::string tensor_ref(const std::string& name) { return "tensor '" + name + "'"; }
 
 void check_writable(const SafetensorsFile& file) {
   std::set<std::string> names;
@@ -64,20 +124,8 @@ Shape parse_shape(const std::filesystem::path& path, const std::string& name,
   return shape;
 }
 
-// Compares without forming the full product, which a hostile shape could overflow.
-bool has_numel(const Shape& shape, uint64_t numel) {
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return numel == 0;
-  uint64_t product = 1;
-  for (int64_t d : shape) {
-    if (product > numel / static_cast<uint64_t>(d)) return false;
-    product *= static_cast<uint64_t>(d);
-  }
-  return product == numel;
-}
-
 Entry parse_entry(const std::filesystem::path& path, const std::string& name,
                   const nlohmann::json& json, uint64_t data_size) {
-  if (!json.is_object()) fail(path, tensor_ref(name) + ": entry must be a JSON object");
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
     if (!json.contains(key)) fail(path, tensor_ref(name) + ": missing \"" + key + "\"");
   }
@@ -100,7 +148,8 @@ Entry parse_entry(const std::filesystem::path& path, const std::string& name,
                    std::to_string(data_size) + "-byte data section");
   }
   const uint64_t span = entry.end - entry.begin;
-  if (span % sizeof(float) != 0 || !has_numel(entry.shape, span / sizeof(float))) {
+  if (span % sizeof(float) != 0 ||
+      product_if_representable(entry.shape) != static_cast<int64_t>(span / sizeof(float))) {
     fail(path, tensor_ref(name) + " has shape " + shape_str(entry.shape) + " but data_offsets " +
                    offsets.dump() + " span " + std::to_string(span) +
                    " bytes (F32 takes 4 bytes per element)");
@@ -110,7 +159,6 @@ Entry parse_entry(const std::filesystem::path& path, const std::string& name,
 
 std::map<std::string, std::string> parse_metadata(const std::filesystem::path& path,
                                                   const nlohmann::json& json) {
-  if (!json.is_object()) fail(path, "__metadata__ must be a JSON object");
   std::map<std::string, std::string> metadata;
   for (const auto& [key, value] : json.items()) {
     if (!value.is_string()) fail(path, "__metadata__ value of \"" + key + "\" must be a string");
@@ -168,9 +216,13 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   const char* header_begin = bytes.data() + kLengthBytes;
   nlohmann::json header;
   try {
+    HeaderShapeCheck shape_check;
+    nlohmann::json::sax_parse(header_begin, header_begin + header_length, &shape_check);
     header = nlohmann::json::parse(header_begin, header_begin + header_length);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("header is not valid JSON: ") + e.what());
+  } catch (const HeaderShapeError& e) {
+    fail(path, std::string("header ") + e.what());
   }
   if (!header.is_object()) fail(path, "header must be a JSON object");
 

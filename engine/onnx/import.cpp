@@ -12,6 +12,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/onnx/importer.h"
 #include "engine/onnx/op_rules.h"
+#include "engine/onnx/parse_cost.h"
 #include "engine/runtime/params.h"
 
 namespace emt {
@@ -112,6 +113,7 @@ std::vector<std::string> onnx_weight_inputs(const std::string& model_bytes) {
 
 NamedTensor onnx_float_tensor(const std::string& tensor_bytes, const std::string& what) {
   onnx::TensorProto t;
+  check_parse_cost(tensor_bytes, *onnx::TensorProto::descriptor(), what);
   if (!t.ParseFromString(tensor_bytes))
     throw OnnxFormatError(what + ": does not parse as an onnx.TensorProto");
   if (t.data_type() != onnx::TensorProto::FLOAT)

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "engine/onnx/op_rules.h"
+#include "engine/onnx/parse_cost.h"
 
 namespace emt::onnx_import {
 namespace {
@@ -86,6 +87,7 @@ void Importer::bind_constant_inputs() {
       throw std::invalid_argument(opt_.source + ": constant_inputs binds '" + name +
                                   "', which is not a graph input");
     onnx::TensorProto& t = owned_.emplace_back();
+    check_parse_cost(bytes, *onnx::TensorProto::descriptor(), opt_.source);
     if (!t.ParseFromString(bytes))
       throw OnnxFormatError(opt_.source + ": the tensor bound to input '" + name +
                             "' does not parse as an onnx.TensorProto");

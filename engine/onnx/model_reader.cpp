@@ -3,11 +3,14 @@
 #include <onnx/defs/schema.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdio>
 #include <cstring>
-#include <limits>
 #include <optional>
+
+#include "engine/onnx/parse_cost.h"
+#include "ops/core/checked_size.h"
 
 namespace emt::onnx_import {
 
@@ -84,6 +87,7 @@ int64_t default_opset(const onnx::ModelProto& model, const std::string& source) 
 onnx::ModelProto parse_model(const std::string& bytes, const std::string& source) {
   onnx::ModelProto model;
   if (bytes.empty()) throw OnnxFormatError(source + ": the file is empty");
+  check_parse_cost(bytes, *onnx::ModelProto::descriptor(), source);
   if (!model.ParseFromString(bytes))
     throw OnnxFormatError(source + ": not an ONNX model: the protobuf does not parse (" +
                           std::to_string(bytes.size()) + " bytes; truncated or corrupt file?)");
@@ -92,15 +96,7 @@ onnx::ModelProto parse_model(const std::string& bytes, const std::string& source
   return model;
 }
 
-int64_t checked_numel(const Shape& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    if (d < 0) return -1;
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return -1;
-    n *= d;
-  }
-  return n;
-}
+int64_t checked_numel(const Shape& dims) { return product_if_representable(dims).value_or(-1); }
 
 Shape dims_of(const onnx::TensorProto& t) {
   // Element by element: GCC 12 misreads the range constructor from protobuf's iterators
@@ -189,10 +185,10 @@ void ModelReader::check_tensor(const onnx::TensorProto& t, const std::string& wh
   if (elem == 0) return;  // strings and others: refused where they are read
   if (t.has_raw_data()) {
     const auto bytes = static_cast<int64_t>(t.raw_data().size());
-    if (bytes != n * elem)
+    if (product_if_representable(std::array<int64_t, 2>{n, elem}) != bytes)
       fail_format(what + " has dims " + dims_str(dims) + " (" + std::to_string(n) + " " +
-                  type_name(t.data_type()) + " values, " + std::to_string(n * elem) +
-                  " bytes) but " + std::to_string(bytes) + " bytes of data (truncated?)");
+                  type_name(t.data_type()) + " values of " + std::to_string(elem) + " bytes) but " +
+                  std::to_string(bytes) + " bytes of data (truncated?)");
   } else if (typed != n) {
     fail_format(what + " has dims " + dims_str(dims) + " (" + std::to_string(n) +
                 " values) but holds " + std::to_string(typed));

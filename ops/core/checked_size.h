@@ -2,9 +2,12 @@
 // that an overflow is an error rather than a small wrong number that is then allocated.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "ops/core/op_error.h"
 
@@ -26,6 +29,21 @@ inline int64_t checked_add(int64_t a, int64_t b, const char* what = "a size") {
   int64_t sum = 0;
   if (__builtin_add_overflow(a, b, &sum)) throw SizeOverflow(what);
   return sum;
+}
+
+// The product of a file's extents (any integer type), or nullopt when one is negative or the
+// product overflows: for readers that word the refusal in their format's terms. A zero extent
+// makes the product zero whatever the others are.
+template <typename Extents>
+std::optional<int64_t> product_if_representable(const Extents& extents) {
+  static_assert(std::is_signed_v<typename Extents::value_type>, "extents are signed");
+  if (std::any_of(extents.begin(), extents.end(), [](auto e) { return e < 0; })) return {};
+  if (std::any_of(extents.begin(), extents.end(), [](auto e) { return e == 0; })) return 0;
+  int64_t n = 1;
+  for (auto e : extents) {
+    if (__builtin_mul_overflow(n, static_cast<int64_t>(e), &n)) return {};
+  }
+  return n;
 }
 
 // The product of extents, each checked non-negative.
