@@ -24,9 +24,9 @@ struct Command {
   std::string summary;      // one line of `engine --help`
   std::string description;  // what `engine NAME --help` prints below the options
   // Declares the command's options on its subcommand, bound to an options struct of its own,
-  // and returns what runs the command with them once they are parsed. Cross-option rules the
-  // option declarations cannot state throw CLI::ValidationError from a parse_complete_callback,
-  // so every bad command line is found before any work starts (exit status 2).
+  // and returns what runs the command with them once they are parsed. A rule the option
+  // declarations cannot state is checked in a parse_complete_callback that calls refuse()
+  // (options.h), so every bad command line is found before any work starts (exit status 2).
   std::function<CommandRun(CLI::App&)> define;
   std::string threads_help = "worker threads (default: all cores)";
 };

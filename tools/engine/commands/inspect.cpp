@@ -23,30 +23,31 @@ struct InspectArgs {
 
 using Report = std::string (*)(const Program&);
 
+CommandRun define(CLI::App& app, Report report) {
+  auto args = std::make_shared<InspectArgs>();
+  add_graph(app, args->graph);
+  add_settings(app, args->sets);
+  app.add_option("--batch", args->batch, "batch size of the compiled plan (default 1)")
+      ->type_name("N")
+      ->check(positive_integer());
+  add_backend(app, args->backend);
+  CLI::Option* verbose = add_verbose_dispatch(app, args->verbose_dispatch);
+  add_precision(app, args->precision,
+                "fp32 (default) or bf16; with --verbose=dispatch, bf16 shows the fused bf16 "
+                "inference plan, dtype per value")
+      ->needs(verbose);
+  return [args, report](const CommonArgs&) {
+    const GraphFile file = parse_graph_file(args->graph, args->sets);
+    auto graph = std::make_shared<const Graph>(file.graph);
+    if (args->verbose_dispatch) print_dispatch(graph, args->batch, args->backend, args->precision);
+    std::cout << report(compile(graph, args->batch, args->backend));
+  };
+}
+
 Command inspect_command(std::string name, std::string summary, std::string description,
                         Report report) {
   return {std::move(name), std::move(summary), std::move(description),
-          [report](CLI::App& app) -> CommandRun {
-            auto args = std::make_shared<InspectArgs>();
-            add_graph(app, args->graph);
-            add_settings(app, args->sets);
-            app.add_option("--batch", args->batch, "batch size of the compiled plan (default 1)")
-                ->type_name("N")
-                ->check(positive_integer());
-            add_backend(app, args->backend);
-            CLI::Option* verbose = add_verbose_dispatch(app, args->verbose_dispatch);
-            add_precision(app, args->precision,
-                          "fp32 (default) or bf16; with --verbose=dispatch, bf16 shows the fused "
-                          "bf16 inference plan, dtype per value")
-                ->needs(verbose);
-            return [args, report](const CommonArgs&) {
-              const GraphFile file = parse_graph_file(args->graph, args->sets);
-              auto graph = std::make_shared<const Graph>(file.graph);
-              if (args->verbose_dispatch)
-                print_dispatch(graph, args->batch, args->backend, args->precision);
-              std::cout << report(compile(graph, args->batch, args->backend));
-            };
-          }};
+          [report](CLI::App& app) { return define(app, report); }};
 }
 
 }  // namespace
