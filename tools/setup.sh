@@ -21,7 +21,7 @@ shift || true
 # which --no-install-recommends leaves out). clang and libclang-rt-14-dev: the libFuzzer
 # targets (fuzz/, tools/fuzz.sh).
 packages=(cmake g++ make pkg-config ccache
-          libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev
+          libdnnl-dev libtbb-dev libopencv-dev libtoml11-dev nlohmann-json3-dev libcli11-dev
           libonnx-dev libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
           libonnx-testdata libsimde-dev g++-aarch64-linux-gnu qemu-user
           ocl-icd-opencl-dev clang libclang-rt-14-dev)

@@ -76,6 +76,13 @@ std::vector<ParamSlot> slots_of(ParamStore& store) {
   return slots;
 }
 
+// path as one shell word.
+std::string shell_quoted(const fs::path& path) {
+  std::string quoted = "'";
+  for (const char c : path.string()) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 // Runs a baseline script; its last stdout line is a JSON object of figures. Returns {} (and
 // says why) when the tool is missing or fails, so the bench still reports our own figures.
 nlohmann::json run_baseline(const std::string& label, const std::string& command,
@@ -321,10 +328,13 @@ std::map<int, BenchFigures> run_bench(const GraphFile& file, const BenchOptions&
         export_onnx(Model(file, 1), ort_model);
       }
       const std::string tools = (options.source_dir / "tools" / "bench").string();
+      const std::string ort_env =
+          options.ort_dir.empty() ? "" : "EMT_ORT_DIR=" + shell_quoted(options.ort_dir) + " ";
       const nlohmann::json ort =
           run_baseline("ort",
-                       "node " + tools + "/ort_bench.js " + ort_model.string() + " " +
-                           std::to_string(threads) + " " + std::to_string(options.iterations),
+                       ort_env + "node " + tools + "/ort_bench.js " + ort_model.string() + " " +
+                           std::to_string(threads) + " " + std::to_string(options.iterations) +
+                           " " + std::to_string(size),
                        out);
       for (const auto& [k, v] : ort.items()) f["ort_" + k] = v.get<double>();
       const nlohmann::json torch = run_baseline(

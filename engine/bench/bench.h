@@ -21,6 +21,7 @@ struct BenchOptions {
   bool profile = false;              // print the per-op time of the batch-16 training step
   std::filesystem::path source_dir;  // where tools/bench and ../shared live
   std::filesystem::path ort_model;   // the ONNX model ORT runs; empty: our own export of the graph
+  std::filesystem::path ort_dir;  // holds node_modules/onnxruntime-node; empty: node's own search
   // kBf16 adds our bf16 inference figures next to the fp32 ones, and their agreement with fp32
   // on a phantom test set.
   Precision precision = Precision::kFp32;

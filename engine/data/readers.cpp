@@ -14,6 +14,7 @@
 #include <string_view>
 #include <utility>
 
+#include "engine/dsl/config.h"
 #include "engine/io/image_codec.h"
 
 namespace emt {
@@ -360,6 +361,12 @@ std::string location(const fs::path& file, int line) {
 }
 
 }  // namespace
+
+ImageLimits image_limits(const Config& config) {
+  // The schema keeps each at least 1.
+  return {config.get_int("data.max_image_pixels"), config.get_int("data.max_padded_pixels"),
+          config.get_int("data.max_bytes_per_pixel")};
+}
 
 cv::Mat read_grey_image(const fs::path& path, const ImageLimits& limits) {
   return decode_grey(path, limits);

@@ -13,6 +13,11 @@
 
 namespace emt {
 
+class Config;
+
+// The image limits set in [data] (the config schema refuses values below 1 where they are set).
+ImageLimits image_limits(const Config& config);
+
 struct ReadOptions {
   // BUSI's normal class has no lesion; EMT-Net classifies benign against malignant only.
   bool include_normal = false;

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <string>
 
-#include "engine/dsl/config.h"
-
 namespace emt {
 namespace {
 
@@ -14,12 +12,6 @@ namespace {
 }
 
 }  // namespace
-
-ImageLimits image_limits(const Config& config) {
-  // The schema keeps each at least 1.
-  return {config.get_int("data.max_image_pixels"), config.get_int("data.max_padded_pixels"),
-          config.get_int("data.max_bytes_per_pixel")};
-}
 
 void check_image_limits(const ImageHeader& header, const ImageLimits& limits) {
   // Sides come from 32-bit header fields, so these products cannot overflow 64 bits.

@@ -1,6 +1,6 @@
 // Limits on what one image may cost once decoded, checked against its header (image_header.h)
 // before the decoder allocates anything. Each is a [data] setting so that a refusal can say
-// which one to raise.
+// which one to raise (read from the settings by data/readers.h image_limits).
 #pragma once
 
 #include <cstdint>
@@ -8,8 +8,6 @@
 #include "engine/io/image_header.h"
 
 namespace emt {
-
-class Config;
 
 struct ImageLimits {
   // data.max_image_pixels: width x height as decoded.
@@ -20,9 +18,6 @@ struct ImageLimits {
   // data.max_bytes_per_pixel: channels x bytes per channel as decoded (16-bit RGBA is 8).
   int64_t max_bytes_per_pixel = 8;
 };
-
-// The limits set in [data] (the config schema refuses values below 1 where they are set).
-ImageLimits image_limits(const Config& config);
 
 // Throws ImageRefused naming the image's size, the limit it exceeds and the setting that raises
 // it, when the header describes an image over one of the limits.

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // ONNX Runtime baseline for `engine bench`:
-//   node tools/bench/ort_bench.js model.onnx THREADS ITERATIONS
+//   node tools/bench/ort_bench.js model.onnx THREADS ITERATIONS SIZE
 // Times the model's first input at batch 1 (latency) and batch 16 (throughput), median of
 // ITERATIONS runs after 2 warm-up runs, and prints one JSON line:
 //   {"infer_b1_ms": ..., "infer_b16_img_s": ...}
-// The input shape [N, C, H, W] is read from the model (a symbolic N becomes the batch).
+// The input is [N, 3, SIZE, SIZE] images (SIZE: engine bench's data.input_size, default 224).
 // onnxruntime-node is looked up in EMT_ORT_DIR/node_modules when set, like tools/ort/run_model.js.
 'use strict';
 
@@ -28,7 +28,7 @@ async function medianSeconds(iterations, fn) {
   return times[Math.floor(times.length / 2)];
 }
 
-async function main([modelPath, threadsArg, iterationsArg]) {
+async function main([modelPath, threadsArg, iterationsArg, sizeArg]) {
   const ort = loadOrt();
   const threads = Number(threadsArg);
   const iterations = Number(iterationsArg);
@@ -38,8 +38,8 @@ async function main([modelPath, threadsArg, iterationsArg]) {
     graphOptimizationLevel: 'all',
   });
   const inputName = session.inputNames[0];
-  // ORT for Node does not expose input shapes; EMT-Net models take [N, 3, S, S].
-  const size = Number(process.env.EMT_BENCH_SIZE || 224);
+  // ORT for Node does not expose input shapes; EMT-Net models take [N, 3, SIZE, SIZE].
+  const size = Number(sizeArg || 224);
   const feeds = (batch) => {
     const data = new Float32Array(batch * 3 * size * size).map((_, i) => ((i * 7919) % 1000) / 500 - 1);
     return {[inputName]: new ort.Tensor('float32', data, [batch, 3, size, size])};
